@@ -1,0 +1,283 @@
+"""The Agent: brain + drowsiness + day log, stepping once per tick.
+
+One object serves both the ROS core node (which feeds it messages and a wall clock) and
+the lock-step harness (which feeds it observations and a virtual clock), so what tests and
+benchmarks measure is what runs on the robot. It holds no ROS types and starts no threads;
+callers that feed it from several threads go through its lock.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+
+from nemuri.brain.runtime import BrainRuntime, StepOutput, TickInput
+from nemuri.contracts import EMBEDDING_DIMS, JOINTS, MODALITIES, STALE_PERIODS, modality_index
+from nemuri.drowsiness import DrowsinessConfig, DrowsinessMeter, DrowsinessReading
+from nemuri.memory.daylog import DayLog, TickRow
+from nemuri.vocabulary import SILENCE, UNKNOWN, Vocabulary, load_vocabulary
+
+
+class Phase(IntEnum):
+    """Same values as nemuri_msgs/AgentState's constants."""
+
+    AWAKE = 0
+    DROWSY = 1
+    ASLEEP = 2
+
+
+class InvalidObservation(ValueError):
+    """An input the agent refuses (wrong size, NaN/inf, unknown modality); nothing is changed."""
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    tick_hz: float = 10.0
+    stale_periods: float = STALE_PERIODS
+    speech_threshold: float = 0.6  # voice the predicted word above this probability...
+    speech_refractory_s: float = 1.0  # ...at most once per this many seconds
+    max_motor_velocity: float = 2.0  # rad/s; the actuator's safety gate enforces its own limits
+    drowsiness: DrowsinessConfig = field(default_factory=DrowsinessConfig)
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """The latest embedding of one modality, as the core received it."""
+
+    data: np.ndarray
+    stamp: float  # seconds, on the agent's clock
+    encoder_version: str
+
+
+@dataclass(frozen=True)
+class Action:
+    """What one tick produced."""
+
+    tick: int
+    stamp: float
+    motor_velocity: np.ndarray  # (n_joints,) rad/s
+    spoken_word: str | None  # None: silent this tick
+    present: np.ndarray  # (n_modalities,) which modalities were fresh
+    reading: DrowsinessReading
+    step_latency_s: float
+    missed: bool
+    output: StepOutput
+
+
+class Agent:
+    """Fuses the latest senses into one token per tick, steps the brain, acts, logs."""
+
+    def __init__(
+        self,
+        runtime: BrainRuntime,
+        *,
+        brain_version: str,
+        config: AgentConfig | None = None,
+        day_log: DayLog | None = None,
+        clock: Callable[[], float],
+        age_ticks: int = 0,
+        nights: int = 0,
+    ) -> None:
+        self.config = config or AgentConfig()
+        self.runtime = runtime
+        self.brain_version = brain_version
+        self.day_log = day_log
+        self.clock = clock
+        self.age_ticks = age_ticks
+        self.nights = nights
+        self.vocab: Vocabulary = load_vocabulary()
+        self.meter = DrowsinessMeter(self.config.drowsiness)
+        self.period_s = 1.0 / self.config.tick_hz
+        self.lock = threading.Lock()
+        self.asleep = False
+        self.tick_count = 0  # the day's tick counter (stepped and missed ticks alike)
+        self.missed_ticks = 0
+        self.last_spoken = ""
+        self._latest: list[Embedded | None] = [None] * len(MODALITIES)
+        self._heard = SILENCE
+        self._joints = (np.zeros(len(JOINTS), np.float32), np.zeros(len(JOINTS), np.float32))
+        self._prev_motor = np.zeros(len(JOINTS), np.float32)
+        self._prev_spoken = self.vocab.silence_id
+        self._last_voiced_at = -math.inf
+
+    # -- inputs -------------------------------------------------------------------------
+    def observe(self, modality: str, data: np.ndarray, stamp: float, encoder_version: str) -> None:
+        """Keep the latest embedding of a modality; refuse a bad one and keep the old."""
+        index = _checked_modality(modality)
+        arr = np.asarray(data, dtype=np.float32).reshape(-1)
+        want = EMBEDDING_DIMS[modality]
+        if arr.shape[0] != want:
+            raise InvalidObservation(f"{modality} embedding has {arr.shape[0]} values, expected {want}")
+        if not np.all(np.isfinite(arr)):
+            raise InvalidObservation(f"{modality} embedding contains NaN or inf")
+        if not math.isfinite(stamp):
+            raise InvalidObservation(f"{modality} embedding has a non-finite stamp")
+        with self.lock:
+            self._latest[index] = Embedded(arr.copy(), stamp, encoder_version)
+
+    def hear(self, word: str) -> None:
+        """A word heard now; the next tick consumes it (one word a tick, the latest wins)."""
+        with self.lock:
+            self._heard = word.strip().lower() or SILENCE
+
+    def sense_joints(self, position: Sequence[float], velocity: Sequence[float]) -> None:
+        """Observed joint state in contracts.JOINTS order (the motor head's target)."""
+        pos = np.asarray(position, dtype=np.float32).reshape(-1)
+        vel = np.asarray(velocity, dtype=np.float32).reshape(-1)
+        if pos.shape[0] != len(JOINTS) or vel.shape[0] != len(JOINTS):
+            raise InvalidObservation(f"joint state needs {len(JOINTS)} positions and velocities")
+        if not (np.all(np.isfinite(pos)) and np.all(np.isfinite(vel))):
+            raise InvalidObservation("joint state contains NaN or inf")
+        with self.lock:
+            self._joints = (pos, vel)
+
+    # -- the tick -----------------------------------------------------------------------
+    def record_missed(self, n: int = 1) -> None:
+        """Ticks that passed while a step was still running: counted, never queued."""
+        with self.lock:
+            self.tick_count += n
+            self.missed_ticks += n
+            self.meter.record_missed(n)
+
+    def tick(self, now: float | None = None) -> Action:
+        """One tick: fuse what is fresh at `now`, step the brain, decide, log."""
+        with self.lock:
+            started = self.clock()
+            now = started if now is None else now
+            x, present, heard = self._fuse(now)
+            out = self.runtime.step(x)
+            motor = np.clip(out.motor, -self.config.max_motor_velocity, self.config.max_motor_velocity)
+            spoken = self._decide_speech(out, heard, now)
+            latency = self.clock() - started
+            missed = latency > self.period_s
+            reading = self.meter.update(self.runtime.context_length, latency, missed)
+            action = Action(
+                tick=self.tick_count,
+                stamp=now,
+                motor_velocity=motor.astype(np.float32),
+                spoken_word=spoken,
+                present=present,
+                reading=reading,
+                step_latency_s=latency,
+                missed=missed,
+                output=out,
+            )
+            if self.day_log is not None:
+                self.day_log.append(self._row(action, x, heard))
+            self._prev_motor = action.motor_velocity
+            self._prev_spoken = self.vocab.id(spoken) if spoken else self.vocab.silence_id
+            if spoken:
+                self.last_spoken = spoken
+            self.tick_count += 1
+            self.age_ticks += 1
+            return action
+
+    def _fuse(self, now: float) -> tuple[TickInput, np.ndarray, str]:
+        """The token's ingredients; stale or absent modalities are marked missing."""
+        parts, present = [], np.zeros(len(MODALITIES), np.float32)
+        limit = self.config.stale_periods * self.period_s
+        for i, name in enumerate(MODALITIES):
+            latest = self._latest[i]
+            if latest is not None and now - latest.stamp <= limit:
+                parts.append(latest.data)
+                present[i] = 1.0
+            else:
+                parts.append(np.zeros(EMBEDDING_DIMS[name], np.float32))
+        heard, self._heard = self._heard, SILENCE
+        x = TickInput(
+            embeddings=np.concatenate(parts),
+            present=present,
+            heard_word=self.vocab.id(heard),
+            prev_motor=self._prev_motor,
+            prev_spoken=self._prev_spoken,
+            drowsiness=self.meter.reading.features(),
+        )
+        return x, present, heard
+
+    def _decide_speech(self, out: StepOutput, heard: str, now: float) -> str | None:
+        """Voice the predicted next word when confident, not silence, and nobody is speaking."""
+        if heard != SILENCE or now - self._last_voiced_at < self.config.speech_refractory_s:
+            return None
+        logits = out.word_logits.astype(np.float64)
+        probs = np.exp(logits - logits.max())
+        probs /= probs.sum()
+        best = int(np.argmax(probs))
+        word = self.vocab.word(best)
+        if word in (SILENCE, UNKNOWN) or probs[best] < self.config.speech_threshold:
+            return None
+        self._last_voiced_at = now
+        return word
+
+    def _row(self, action: Action, x: TickInput, heard: str) -> TickRow:
+        embeddings = [
+            (e.data if (e is not None and action.present[i]) else None) for i, e in enumerate(self._latest)
+        ]
+        return TickRow(
+            tick=action.tick,
+            stamp_ns=round(action.stamp * 1e9),
+            embeddings=embeddings,
+            encoder_versions=[e.encoder_version if e else "" for e in self._latest],
+            embedding_stamps_ns=[round(e.stamp * 1e9) if e else 0 for e in self._latest],
+            present=[bool(p) for p in action.present],
+            heard_word=heard,
+            joint_names=list(JOINTS),
+            joint_position=self._joints[0],
+            joint_velocity=self._joints[1],
+            motor_velocity=action.motor_velocity,
+            spoken_word=action.spoken_word or SILENCE,
+            drowsiness=x.drowsiness,
+            step_latency_ms=action.step_latency_s * 1e3,
+            missed=action.missed,
+            brain_version=self.brain_version,
+        )
+
+    # -- phases -------------------------------------------------------------------------
+    @property
+    def phase(self) -> Phase:
+        if self.asleep:
+            return Phase.ASLEEP
+        return Phase.DROWSY if self.meter.drowsy else Phase.AWAKE
+
+    @property
+    def wants_sleep(self) -> bool:
+        return not self.asleep and self.meter.wants_sleep
+
+    def fall_asleep(self) -> None:
+        """Stop acting and speaking; the day log is closed so the sleep can read it."""
+        with self.lock:
+            self.asleep = True
+            if self.day_log is not None:
+                self.day_log.close()
+
+    def wake(self, runtime: BrainRuntime, brain_version: str, day_log: DayLog | None, nights: int) -> None:
+        """Wake with a (possibly new) brain, an empty context and a new day."""
+        with self.lock:
+            self.runtime = runtime
+            self.runtime.reset()
+            self.brain_version = brain_version
+            self.day_log = day_log
+            self.nights = nights
+            self.meter.reset()
+            self.tick_count = 0
+            self.missed_ticks = 0
+            self._prev_motor = np.zeros(len(JOINTS), np.float32)
+            self._prev_spoken = self.vocab.silence_id
+            self.asleep = False
+
+    def close(self) -> None:
+        """End of life for this process: the day log gets its metadata."""
+        with self.lock:
+            if self.day_log is not None:
+                self.day_log.close()
+
+
+def _checked_modality(name: str) -> int:
+    try:
+        return modality_index(name)
+    except ValueError as err:
+        raise InvalidObservation(str(err)) from None
