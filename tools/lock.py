@@ -22,7 +22,9 @@ def main() -> int:
         if installer != "pip" or name.lower() in SKIP or dist.read_text("direct_url.json"):
             continue
         pins.add(f"{name}=={dist.version}")
-    header = "# Pinned by tools/lock.py (make lock). torch==2.13.0 is installed first, separately.\n"
+    header = (
+        "# Pinned by tools/lock.py (make lock). torch==2.13.0 is installed first, separately.\n"
+    )
     Path(sys.argv[1] if len(sys.argv) > 1 else "requirements.lock").write_text(
         header + "\n".join(sorted(pins, key=str.lower)) + "\n"
     )

@@ -112,7 +112,9 @@ class Agent:
         arr = np.asarray(data, dtype=np.float32).reshape(-1)
         want = EMBEDDING_DIMS[modality]
         if arr.shape[0] != want:
-            raise InvalidObservation(f"{modality} embedding has {arr.shape[0]} values, expected {want}")
+            raise InvalidObservation(
+                f"{modality} embedding has {arr.shape[0]} values, expected {want}"
+            )
         if not np.all(np.isfinite(arr)):
             raise InvalidObservation(f"{modality} embedding contains NaN or inf")
         if not math.isfinite(stamp):
@@ -151,7 +153,9 @@ class Agent:
             now = started if now is None else now
             x, present, heard = self._fuse(now)
             out = self.runtime.step(x)
-            motor = np.clip(out.motor, -self.config.max_motor_velocity, self.config.max_motor_velocity)
+            motor = np.clip(
+                out.motor, -self.config.max_motor_velocity, self.config.max_motor_velocity
+            )
             spoken = self._decide_speech(out, heard, now)
             latency = self.clock() - started
             missed = latency > self.period_s
@@ -215,7 +219,8 @@ class Agent:
 
     def _row(self, action: Action, x: TickInput, heard: str) -> TickRow:
         embeddings = [
-            (e.data if (e is not None and action.present[i]) else None) for i, e in enumerate(self._latest)
+            (e.data if (e is not None and action.present[i]) else None)
+            for i, e in enumerate(self._latest)
         ]
         return TickRow(
             tick=action.tick,
@@ -254,7 +259,9 @@ class Agent:
             if self.day_log is not None:
                 self.day_log.close()
 
-    def wake(self, runtime: BrainRuntime, brain_version: str, day_log: DayLog | None, nights: int) -> None:
+    def wake(
+        self, runtime: BrainRuntime, brain_version: str, day_log: DayLog | None, nights: int
+    ) -> None:
         """Wake with a (possibly new) brain, an empty context and a new day."""
         with self.lock:
             self.runtime = runtime
