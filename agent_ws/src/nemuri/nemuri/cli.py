@@ -1,0 +1,381 @@
+"""The `nemuri` command: `nemuri up` starts the graph of config/nemuri.yaml and shows it live.
+
+Order matters here. The DDS environment (discovery on loopback, a domain of our own) is
+put into os.environ before rclpy is imported, so our own participant and every child
+inherit it. rclpy's signal handlers are not installed: they would shut the context down
+on Ctrl-C before the nodes had been taken out of their lifecycle, and the core closes its
+day log (metadata.yaml) on that way out. Instead SIGINT and SIGTERM set an event, and the
+main thread stops the graph in order: stop spinning, shut the lifecycle nodes down (or
+SIGINT the children and wait), then rclpy.shutdown().
+
+Two modes (`mode:` in the YAML, `--mode` here):
+- composed: every node is constructed in this process and spun by one
+  SingleThreadedExecutor; this command drives each lifecycle node through configure and
+  activate, and deactivate and shutdown at the end, with the node's own trigger_* calls.
+- processes: one child per node, `python -m <module> --ros-args --params-file <file>`,
+  each in a session of its own so that a terminal's Ctrl-C reaches only us and we stop
+  them in order. A lifecycle node activates itself (its `autostart` parameter, honoured
+  by its main()) and closes itself on SIGINT, exactly as under `ros2 launch`: one way in
+  and out of a node process, instead of a second one through the lifecycle services that
+  would have to wait for discovery (up to ~3 s) and would only be exercised here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
+
+import yaml
+
+from nemuri import __version__
+from nemuri.graph import NodeSpec, node_specs
+from nemuri.settings import MODES, ConfigError, Settings, load_settings, ros_environment
+
+if TYPE_CHECKING:
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+
+STOP_TIMEOUT_S = 15.0  # a child closing its day log gets this long after SIGINT before SIGKILL
+CLEAN_CHILD_EXITS = (0, -signal.SIGINT)  # main() returned, or interrupted before rclpy.init
+
+
+class GraphError(RuntimeError):
+    """The graph could not be started or a part of it died; the message says which node."""
+
+
+# -- the two ways to run a graph -------------------------------------------------------
+
+
+class ComposedGraph:
+    """Every node in this process, on the caller's executor; lifecycle driven from here."""
+
+    def __init__(self, specs: list[NodeSpec], executor: SingleThreadedExecutor) -> None:
+        self._specs = specs
+        self._executor = executor
+        self._nodes: list[tuple[NodeSpec, Node]] = []
+        self._active: set[str] = set()
+
+    def start(self, stop: threading.Event) -> None:
+        """Construct every node, then configure them all, then activate them all."""
+        from rclpy.lifecycle import TransitionCallbackReturn
+        from rclpy.parameter import Parameter
+
+        for spec in self._specs:
+            node_class = getattr(importlib.import_module(spec.module), spec.node_class)
+            node = node_class(
+                parameter_overrides=[Parameter(k, value=v) for k, v in spec.parameters.items()],
+                cli_args=["--ros-args", *spec.ros_arguments()],
+                use_global_arguments=False,
+            )
+            self._nodes.append((spec, node))
+            self._executor.add_node(node)
+            if stop.is_set():
+                return
+        managed = [
+            (s, n) for s, n in self._nodes if s.lifecycle and s.parameters.get("autostart", True)
+        ]
+        for transition in ("configure", "activate"):
+            for spec, node in managed:
+                if stop.is_set():
+                    return
+                if getattr(node, f"trigger_{transition}")() != TransitionCallbackReturn.SUCCESS:
+                    raise GraphError(f"{spec.fqn}: {transition} failed")
+                if transition == "activate":
+                    self._active.add(spec.fqn)
+
+    def failure(self) -> str | None:
+        """Nodes in our process fail by raising in the executor; nothing to poll."""
+        return None
+
+    def stop(self) -> bool:
+        """Deactivate and shut down the lifecycle nodes, last started first; destroy all."""
+        clean = True
+        for spec, node in reversed(self._nodes):
+            if spec.lifecycle:
+                try:
+                    if spec.fqn in self._active:
+                        node.trigger_deactivate()
+                    node.trigger_shutdown()
+                except Exception as err:  # a node that fails to stop must not keep the others up
+                    print(f"nemuri up: {spec.fqn}: shutdown failed: {err!r}", file=sys.stderr)
+                    clean = False
+            self._executor.remove_node(node)
+            node.destroy_node()
+        self._nodes.clear()
+        return clean
+
+
+class ProcessGraph:
+    """One child process per node, stopped by PID: SIGINT, a wait, SIGKILL if stuck."""
+
+    def __init__(self, specs: list[NodeSpec]) -> None:
+        self._specs = specs
+        self._params_dir = Path(tempfile.mkdtemp(prefix="nemuri-up-"))
+        self._children: list[tuple[NodeSpec, subprocess.Popen[bytes]]] = []
+        self._reported: set[int] = set()
+
+    def start(self, stop: threading.Event) -> None:
+        for spec in self._specs:
+            if stop.is_set():
+                return
+            params_file = self._params_dir / f"{spec.key}.yaml"
+            params_file.write_text(yaml.safe_dump(spec.params_document(), sort_keys=False))
+            command = [
+                sys.executable,
+                "-m",
+                spec.module,
+                "--ros-args",
+                *spec.ros_arguments(),
+                "--params-file",
+                str(params_file),
+            ]
+            # Own session: a terminal's Ctrl-C goes to us only, and we stop children in order.
+            child = subprocess.Popen(command, env=dict(os.environ), start_new_session=True)
+            self._children.append((spec, child))
+
+    def failure(self) -> str | None:
+        """A child that exited while the graph should be running: the graph is broken."""
+        for spec, child in self._children:
+            if child.poll() is not None:
+                self._reported.add(child.pid)
+                return self._exit_message(spec, child)
+        return None
+
+    @staticmethod
+    def _exit_message(spec: NodeSpec, child: subprocess.Popen[bytes]) -> str:
+        return f"{spec.fqn} (pid {child.pid}) exited with code {child.returncode}"
+
+    def stop(self) -> bool:
+        """SIGINT every child (last started first), wait for all, SIGKILL what is stuck."""
+        exited = [(spec, child) for spec, child in self._children if child.poll() is not None]
+        for spec, child in exited:
+            if child.pid not in self._reported:
+                print(f"nemuri up: {self._exit_message(spec, child)}", file=sys.stderr)
+        clean = not exited
+        self._children = [(spec, child) for spec, child in self._children if child.poll() is None]
+        for _, child in reversed(self._children):
+            child.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        for spec, child in reversed(self._children):
+            try:
+                child.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                print(
+                    f"nemuri up: {spec.fqn} (pid {child.pid}) did not stop in "
+                    f"{STOP_TIMEOUT_S:.0f} s: SIGKILL",
+                    file=sys.stderr,
+                )
+                child.kill()
+                child.wait()
+            if child.returncode not in CLEAN_CHILD_EXITS:
+                print(f"nemuri up: {spec.fqn} exited with code {child.returncode}", file=sys.stderr)
+                clean = False
+        self._children.clear()
+        shutil.rmtree(self._params_dir, ignore_errors=True)
+        return clean
+
+
+# -- nemuri up ---------------------------------------------------------------------------
+
+
+def up(args: argparse.Namespace) -> int:
+    """Start the graph, show the status line until stopped, stop the graph cleanly."""
+    overrides = [*args.set, *([f"mode={args.mode}"] if args.mode else [])]
+    try:
+        settings = load_settings(args.config, overrides)
+    except ConfigError as err:
+        print(f"nemuri up: {err}", file=sys.stderr)
+        return 2
+    os.environ.update(ros_environment(settings, os.environ))  # before rclpy is imported
+    specs = node_specs(settings)
+    if args.dry_run:
+        print(describe(settings, specs), end="")
+        return 0
+    if not specs:
+        print(f"nemuri up: {settings.source}: no enabled node", file=sys.stderr)
+        return 2
+
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, _stop_on(stop)) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return _run(settings, specs, stop, args)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _stop_on(stop: threading.Event) -> Callable[[int, FrameType | None], None]:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            print("nemuri up: already stopping", file=sys.stderr)
+        stop.set()
+
+    return handler
+
+
+def _run(
+    settings: Settings, specs: list[NodeSpec], stop: threading.Event, args: argparse.Namespace
+) -> int:
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.signals import SignalHandlerOptions
+
+    from nemuri.status import StatusBoard, StatusListener, StatusPrinter
+
+    rclpy.init(args=["nemuri"], signal_handler_options=SignalHandlerOptions.NO)
+    executor = SingleThreadedExecutor()
+    board = StatusBoard()
+    listener = StatusListener(board, name=f"nemuri_status_{os.getpid()}")
+    executor.add_node(listener)
+    graph = ComposedGraph(specs, executor) if settings.mode == "composed" else ProcessGraph(specs)
+    spinner = _Spinner(executor, stop)
+    printer = StatusPrinter(sys.stdout, tty=sys.stdout.isatty())
+    print(
+        f"nemuri up: {settings.mode}, ROS_DOMAIN_ID={os.environ['ROS_DOMAIN_ID']}, "
+        f"nodes {', '.join(s.fqn for s in specs)}; Ctrl-C stops",
+        file=sys.stderr,
+    )
+    code = 0
+    try:
+        graph.start(stop)  # before spinning: transitions never race the executor thread
+        spinner.start()
+        started = time.monotonic()
+        while not stop.wait(0.1):
+            now = time.monotonic()
+            if (failure := graph.failure() or spinner.failure) is not None:
+                raise GraphError(failure)
+            if args.duration is not None and now - started >= args.duration:
+                break
+            if not args.no_status:
+                printer.show(board.line(now), now)
+    except (GraphError, ImportError, AttributeError) as err:
+        printer.finish()
+        print(f"nemuri up: {err}", file=sys.stderr)
+        code = 1
+    finally:
+        printer.finish()
+        spinner.stop()
+        if not graph.stop():
+            code = code or 1
+        executor.shutdown()
+        listener.destroy_node()
+        rclpy.try_shutdown()
+    print("nemuri up: stopped" + ("" if code == 0 else " with errors"), file=sys.stderr)
+    return code
+
+
+class _Spinner:
+    """Spins the executor on a thread of its own until told to stop, then is joined.
+
+    spin_once with a short timeout, not spin(): stopping is then a flag and a join, with
+    no executor.shutdown() racing a thread that is still inside the wait set.
+    """
+
+    def __init__(self, executor: SingleThreadedExecutor, stop: threading.Event) -> None:
+        self._executor = executor
+        self._stop = stop
+        self._halt = threading.Event()
+        self._thread = threading.Thread(target=self._spin, name="nemuri-up-spin", daemon=True)
+        self.failure: str | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _spin(self) -> None:
+        try:
+            while not self._halt.is_set():
+                self._executor.spin_once(timeout_sec=0.1)
+        except Exception as err:  # a callback raised: the graph is broken, stop it
+            self.failure = f"executor: {err!r}"
+            self._stop.set()
+
+    def stop(self) -> None:
+        self._halt.set()
+        if self._thread.ident is not None:  # started
+            self._thread.join()
+
+
+def describe(settings: Settings, specs: list[NodeSpec]) -> str:
+    """The resolved graph as YAML: what `nemuri up` would start (`--dry-run`)."""
+    return yaml.safe_dump(
+        {
+            "config": str(settings.source),
+            "overrides": list(settings.overrides),
+            "mode": settings.mode,
+            "ROS_DOMAIN_ID": os.environ.get("ROS_DOMAIN_ID", str(settings.ros_domain_id)),
+            "nodes": [
+                {
+                    "name": spec.fqn,
+                    "package": spec.package,
+                    "executable": spec.executable,
+                    "module": spec.module,
+                    "class": spec.node_class,
+                    "lifecycle": spec.lifecycle,
+                    "remappings": dict(spec.remappings),
+                    "parameters": spec.parameters,
+                }
+                for spec in specs
+            ],
+        },
+        sort_keys=False,
+    )
+
+
+# -- the command line ------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nemuri", description="nemuri: an embodied agent that sleeps to remember."
+    )
+    parser.add_argument("--version", action="version", version=f"nemuri {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up_parser = commands.add_parser(
+        "up",
+        help="start the graph and show its live status (Ctrl-C stops it cleanly)",
+        description="Start the nodes of the graph configuration (default: config/nemuri.yaml) "
+        "and show a live status line read from /nemuri/state and /nemuri/speech.",
+    )
+    up_parser.add_argument("--config", type=Path, help="graph configuration YAML")
+    up_parser.add_argument("--mode", choices=MODES, help="override the configuration's mode")
+    up_parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one value, e.g. core.tick_hz=50 or mode=processes (repeatable)",
+    )
+    up_parser.add_argument(
+        "--duration", type=float, metavar="S", help="stop cleanly after S seconds of running"
+    )
+    up_parser.add_argument("--no-status", action="store_true", help="no status line")
+    up_parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the resolved graph and exit without starting it",
+    )
+    up_parser.set_defaults(func=up)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `nemuri` console script."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""`nemuri up` for real: a subprocess ticks, shows its status, and on SIGINT closes its day.
+
+Each run sends SIGINT, as a terminal's Ctrl-C does (SIGTERM, as a service manager does,
+once), then expects exit
+code 0 and a complete day log (metadata.yaml written, nothing to recover) under the
+fresh data_dir given with --set, which also shows the parameters reached the core.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from nemuri.memory.daylog import read_day
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+
+STATUS = re.compile(r"^awake \| tick (\d+) @ (\d+\.\d) Hz")
+START_TIMEOUT_S = 90.0  # first run: the core creates and exports a fresh brain
+
+
+def children_of(pid: int) -> list[int]:
+    """PIDs whose parent is `pid` (processes mode's nodes run in sessions of their own)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def stop_everything(proc: subprocess.Popen) -> None:
+    """Cleanup after a failed test: our CLI and its node children, by PID."""
+    pids = children_of(proc.pid)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+@pytest.mark.parametrize(
+    ("mode", "stop_signal", "min_ticks"),
+    [
+        ("composed", signal.SIGINT, 30),
+        ("processes", signal.SIGINT, 30),
+        ("composed", signal.SIGTERM, 10),
+    ],
+    ids=["composed-SIGINT", "processes-SIGINT", "composed-SIGTERM"],
+)
+def test_a_signal_stops_cleanly_with_a_complete_day_log(tmp_path, mode, stop_signal, min_ticks):
+    data_dir = tmp_path / "nemuri"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "nemuri.cli",
+            "up",
+            "--mode",
+            mode,
+            "--set",
+            f"core.data_dir={data_dir}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
+    stderr: list[str] = []
+    threading.Thread(target=lambda: stderr.extend(proc.stderr), daemon=True).start()
+    rates = []
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                line = lines.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if match := STATUS.match(line):
+                rates.append(float(match[2]))
+                if int(match[1]) >= min_ticks:  # a few seconds of ticking
+                    break
+        assert rates, f"no status line with a tick rate; stderr:\n{''.join(stderr)}"
+        proc.send_signal(stop_signal)
+        code = proc.wait(timeout=40)
+    finally:
+        stop_everything(proc)
+    assert code == 0, "".join(stderr)
+    assert any(8.0 <= rate <= 12.0 for rate in rates), rates  # configured: 10 Hz
+    assert "nemuri up: stopped\n" in stderr
+    [day] = sorted((data_dir / "days").iterdir())
+    assert (day / "metadata.yaml").is_file()
+    reader = read_day(day)
+    assert not reader.recovered  # closed by the core, not rebuilt from a crashed file
+    assert len(reader) >= min_ticks
+
+
+def test_a_node_that_cannot_configure_fails_the_run(tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nemuri.cli",
+            "up",
+            "--no-status",
+            "--set",
+            f"core.data_dir={tmp_path}",
+            "--set",
+            "core.runtime=no_such_runtime",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    assert "nemuri up: /nemuri_core: configure failed\n" in proc.stderr
+    assert proc.stderr.endswith("nemuri up: stopped with errors\n")
