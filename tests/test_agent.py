@@ -176,3 +176,24 @@ def test_every_tick_goes_to_the_day_log(tmp_path) -> None:
     np.testing.assert_array_equal(rows[5].motor_velocity, actions[5].motor_velocity)
     assert rows[0].brain_version == "v-test"
     assert len(rows[0].drowsiness) == 4
+
+
+def test_a_failing_day_log_is_reported_and_the_agent_keeps_acting(tmp_path) -> None:
+    clock = VirtualClock()
+    log = DayLog.create(tmp_path / "days")
+    agent = make_agent(clock, day_log=log)
+    agent.tick(0.0)
+    log.close()  # appending now fails, as a full or vanished disk would
+    actions = run(agent, observations(3), clock, 3)
+    assert len(actions) == 3 and agent.day_log_errors == 3
+    assert "closed" in agent.last_day_log_error
+
+
+def test_one_early_miss_is_not_sleepiness() -> None:
+    from nemuri.drowsiness import DrowsinessMeter
+
+    meter = DrowsinessMeter()
+    meter.record_missed(1)
+    reading = meter.update(context_length=5, step_latency_s=0.001, missed=False)
+    assert reading.missed_rate == pytest.approx(1 / 600)
+    assert reading.sleepiness < 0.1

@@ -19,7 +19,7 @@ import numpy as np
 from nemuri.brain.runtime import BrainRuntime, StepOutput, TickInput
 from nemuri.contracts import EMBEDDING_DIMS, JOINTS, MODALITIES, STALE_PERIODS, modality_index
 from nemuri.drowsiness import DrowsinessConfig, DrowsinessMeter, DrowsinessReading
-from nemuri.memory.daylog import DayLog, TickRow
+from nemuri.memory import DayLog, DayLogError, TickRow
 from nemuri.vocabulary import SILENCE, UNKNOWN, Vocabulary, load_vocabulary
 
 
@@ -98,6 +98,8 @@ class Agent:
         self.tick_count = 0  # the day's tick counter (stepped and missed ticks alike)
         self.missed_ticks = 0
         self.last_spoken = ""
+        self.day_log_errors = 0
+        self.last_day_log_error = ""
         self._latest: list[Embedded | None] = [None] * len(MODALITIES)
         self._heard = SILENCE
         self._joints = (np.zeros(len(JOINTS), np.float32), np.zeros(len(JOINTS), np.float32))
@@ -147,39 +149,56 @@ class Agent:
             self.meter.record_missed(n)
 
     def tick(self, now: float | None = None) -> Action:
-        """One tick: fuse what is fresh at `now`, step the brain, decide, log."""
+        """One tick: fuse what is fresh at `now`, step the brain, decide, log.
+
+        Ticks come from one thread at a time. The lock covers only the inputs' snapshot
+        and the bookkeeping, never the brain step, so senses arriving from other threads
+        never wait for a step.
+        """
+        started = self.clock()
+        now = started if now is None else now
         with self.lock:
-            started = self.clock()
-            now = started if now is None else now
             x, present, heard = self._fuse(now)
-            out = self.runtime.step(x)
-            motor = np.clip(
-                out.motor, -self.config.max_motor_velocity, self.config.max_motor_velocity
-            )
+            tick = self.tick_count
+            latest = list(self._latest)
+            joints = self._joints
+        out = self.runtime.step(x)
+        motor = np.clip(out.motor, -self.config.max_motor_velocity, self.config.max_motor_velocity)
+        with self.lock:
             spoken = self._decide_speech(out, heard, now)
-            latency = self.clock() - started
-            missed = latency > self.period_s
-            reading = self.meter.update(self.runtime.context_length, latency, missed)
-            action = Action(
-                tick=self.tick_count,
-                stamp=now,
-                motor_velocity=motor.astype(np.float32),
-                spoken_word=spoken,
-                present=present,
-                reading=reading,
-                step_latency_s=latency,
-                missed=missed,
-                output=out,
-            )
-            if self.day_log is not None:
-                self.day_log.append(self._row(action, x, heard))
+        latency = self.clock() - started
+        missed = latency > self.period_s
+        reading = self.meter.update(self.runtime.context_length, latency, missed)
+        action = Action(
+            tick=tick,
+            stamp=now,
+            motor_velocity=motor.astype(np.float32),
+            spoken_word=spoken,
+            present=present,
+            reading=reading,
+            step_latency_s=latency,
+            missed=missed,
+            output=out,
+        )
+        self._log(self._row(action, x, heard, latest, joints))
+        with self.lock:
             self._prev_motor = action.motor_velocity
             self._prev_spoken = self.vocab.id(spoken) if spoken else self.vocab.silence_id
             if spoken:
                 self.last_spoken = spoken
-            self.tick_count += 1
+            self.tick_count = max(self.tick_count, tick + 1)
             self.age_ticks += 1
-            return action
+        return action
+
+    def _log(self, row: TickRow) -> None:
+        """Append to the day log; a failing disk is reported, never a reason to stop acting."""
+        if self.day_log is None:
+            return
+        try:
+            self.day_log.append(row)
+        except DayLogError as err:
+            self.day_log_errors += 1
+            self.last_day_log_error = str(err)
 
     def _fuse(self, now: float) -> tuple[TickInput, np.ndarray, str]:
         """The token's ingredients; stale or absent modalities are marked missing."""
@@ -217,22 +236,29 @@ class Agent:
         self._last_voiced_at = now
         return word
 
-    def _row(self, action: Action, x: TickInput, heard: str) -> TickRow:
+    def _row(
+        self,
+        action: Action,
+        x: TickInput,
+        heard: str,
+        latest: list[Embedded | None],
+        joints: tuple[np.ndarray, np.ndarray],
+    ) -> TickRow:
         embeddings = [
             (e.data if (e is not None and action.present[i]) else None)
-            for i, e in enumerate(self._latest)
+            for i, e in enumerate(latest)
         ]
         return TickRow(
             tick=action.tick,
             stamp_ns=round(action.stamp * 1e9),
             embeddings=embeddings,
-            encoder_versions=[e.encoder_version if e else "" for e in self._latest],
-            embedding_stamps_ns=[round(e.stamp * 1e9) if e else 0 for e in self._latest],
+            encoder_versions=[e.encoder_version if e else "" for e in latest],
+            embedding_stamps_ns=[round(e.stamp * 1e9) if e else 0 for e in latest],
             present=[bool(p) for p in action.present],
             heard_word=heard,
             joint_names=list(JOINTS),
-            joint_position=self._joints[0],
-            joint_velocity=self._joints[1],
+            joint_position=joints[0],
+            joint_velocity=joints[1],
             motor_velocity=action.motor_velocity,
             spoken_word=action.spoken_word or SILENCE,
             drowsiness=x.drowsiness,

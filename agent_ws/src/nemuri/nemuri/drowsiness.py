@@ -56,6 +56,7 @@ class DrowsinessMeter:
         self.period_s = 1.0 / self.config.tick_hz
         self._latencies: deque[float] = deque(maxlen=self.config.latency_window)
         n_minute = max(1, round(self.config.missed_window_s * self.config.tick_hz))
+        self._minute_ticks = n_minute
         self._outcomes: deque[bool] = deque(maxlen=n_minute)  # True = missed
         self._timing_ema = 0.0
         self._alpha = 1.0 - math.exp(-self.period_s / self.config.smoothing_s)
@@ -77,7 +78,9 @@ class DrowsinessMeter:
         p95, p99 = (float(v) for v in np.percentile(lat, [95, 99]))
         fill = min(1.0, context_length / self.config.capacity)
         ratio = p95 / self.period_s
-        missed_rate = sum(self._outcomes) / len(self._outcomes)
+        # Over the whole minute, as the formula says: a miss in the first seconds of the
+        # day is one miss a minute, not a rate of 1 in 5.
+        missed_rate = sum(self._outcomes) / self._minute_ticks
         timing = max(ratio, 10.0 * missed_rate)
         self._timing_ema += self._alpha * (timing - self._timing_ema)
         sleepiness = max(fill, self._timing_ema)
