@@ -45,6 +45,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from nemuri.contracts import EMBEDDING_DIMS, MODALITIES
 from nemuri.nodes import qos
 from nemuri.nodes.convert import to_stamp
+from nemuri.nodes.tick_grid import GridTimer
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -74,7 +75,7 @@ def publisher_main(hz: float, seconds: float) -> None:
             pub.publish(msg)
         tick += 1
 
-    node.create_timer(1.0 / hz, publish)
+    GridTimer(node, 1.0 / hz, 0.0, publish)  # on the grid, as a sensor node is
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     end = time.monotonic() + seconds

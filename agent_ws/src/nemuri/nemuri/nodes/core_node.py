@@ -32,11 +32,18 @@ from std_msgs.msg import String
 from nemuri.agent import Agent, AgentConfig, InvalidObservation
 from nemuri.contracts import MODALITIES
 from nemuri.nodes import convert, qos
+from nemuri.nodes.tick_grid import GridTimer
 from nemuri.wakeup import open_day, wake_agent, wake_from_sleep
 
 NO_SLEEP_SERVER = "sleepy but no sleep server: living on the sliding window"
 PARAMETERS: tuple[tuple[str, object, str], ...] = (
     ("tick_hz", 10.0, "Tick rate of the core's timer, Hz."),
+    (
+        "tick_phase",
+        0.2,
+        "Where in each period the core ticks, as a fraction of it: sensors publish on the "
+        "grid's instants (phase 0), so the core ticks this long after, on fresh embeddings.",
+    ),
     ("data_dir", "~/.nemuri", "Holds brains/ (checkpoints) and days/ (day logs)."),
     ("runtime", "onnx", "Brain runtime for the tick: onnx or torch."),
     ("stale_periods", 1.5, "An embedding older than this many tick periods is masked."),
@@ -63,7 +70,8 @@ class CoreNode(Node):
             self.declare_parameter(name, default, ParameterDescriptor(description=why))
         self.agent: Agent | None = None
         self._pubs: dict[str, Publisher] = {}
-        self._timers: list[Timer] = []
+        self._periodic: list[Timer] = []
+        self._tick_timer: GridTimer | None = None
         self._inbox: deque[Callable[[], None]] = deque(maxlen=256)  # Agent calls, for the worker
         self._worker: ThreadPoolExecutor | None = None
         self._running: Future | None = None
@@ -125,10 +133,9 @@ class CoreNode(Node):
         if not self._day_open:
             self.agent.day_log, self._day_open = open_day(self.data_dir), True
         diagnostics_period = 1.0 / float(self.param("diagnostics_hz"))
-        self._timers = [
-            self.create_timer(self.period_s, self._on_tick_timer),
-            self.create_timer(diagnostics_period, self._on_diagnostics_timer),
-        ]
+        phase = float(self.param("tick_phase"))
+        self._tick_timer = GridTimer(self, self.period_s, phase, self._on_tick_timer)
+        self._periodic = [self.create_timer(diagnostics_period, self._on_diagnostics_timer)]
         return super().on_activate(state)
 
     def on_deactivate(self, state: State) -> TransitionCallbackReturn:
@@ -157,9 +164,12 @@ class CoreNode(Node):
             self._worker = None
 
     def _stop_ticking(self) -> None:
-        for timer in self._timers:
+        if self._tick_timer is not None:
+            self._tick_timer.destroy()
+            self._tick_timer = None
+        for timer in self._periodic:
             self.destroy_timer(timer)
-        self._timers = []
+        self._periodic = []
         if self._running is not None:
             self._running.exception()  # waits for the tick in progress
         if self.agent is not None and self._day_open:

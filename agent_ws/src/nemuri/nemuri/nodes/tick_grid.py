@@ -1,0 +1,52 @@
+"""Timers on one shared grid of tick instants, so a sense is fresh when the core ticks.
+
+Sensors and the core run their own fixed-rate timers (DESIGN.md, Contracts). Started at
+arbitrary moments, the two would sit at an arbitrary phase and an embedding would wait up
+to a whole period for the tick that uses it. Instead every nemuri timer fires at
+`k * period + phase * period` on its node's clock (wall or /clock sim time): sensors at
+phase 0, the core a little later (its `tick_phase`), so each tick consumes embeddings a
+few milliseconds old.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rclpy.node import Node
+from rclpy.timer import Timer
+
+
+def delay_to_grid_ns(now_ns: int, period_ns: int, phase_ns: int) -> int:
+    """Nanoseconds from `now_ns` to the next instant congruent to `phase_ns` mod `period_ns`."""
+    return (phase_ns - now_ns) % period_ns
+
+
+class GridTimer:
+    """A periodic timer whose first call lands on the grid; then rcl keeps the rhythm.
+
+    rcl timers fire at start + k * period, so it is enough to start the periodic timer
+    from a one-shot timer that fires on the grid.
+    """
+
+    def __init__(
+        self, node: Node, period_s: float, phase: float, callback: Callable[[], None]
+    ) -> None:
+        if not 0.0 <= phase < 1.0:
+            raise ValueError(f"a tick phase is a fraction of the period in [0, 1), got {phase}")
+        self._node, self._callback = node, callback
+        self._period_s = period_s
+        period_ns = round(period_s * 1e9)
+        now_ns = node.get_clock().now().nanoseconds
+        delay_ns = delay_to_grid_ns(now_ns, period_ns, round(phase * period_ns)) or period_ns
+        self.periodic: Timer | None = None
+        self._start = node.create_timer(delay_ns * 1e-9, self._on_grid)
+
+    def _on_grid(self) -> None:
+        self._node.destroy_timer(self._start)
+        self.periodic = self._node.create_timer(self._period_s, self._callback)
+        self._callback()
+
+    def destroy(self) -> None:
+        for timer in (self._start, self.periodic):
+            if timer is not None:
+                self._node.destroy_timer(timer)
