@@ -12,6 +12,7 @@ from nemuri.settings import ConfigError, config_dir, default_config_path, load_s
 
 CORE_PARAMETERS = {
     "tick_hz",
+    "tick_phase",
     "data_dir",
     "runtime",
     "stale_periods",
