@@ -46,6 +46,7 @@ setup(
         "console_scripts": [
             # One per node (`ros2 run nemuri <name>`, launch_ros `executable=`), then the CLI.
             "core_node = nemuri.nodes.core_node:main",
+            "gz_touch_node = nemuri.nodes.gz_touch_node:main",
             "nemuri = nemuri.cli:main",
         ],
     },
