@@ -47,6 +47,8 @@ setup(
             # One per node (`ros2 run nemuri <name>`, launch_ros `executable=`), then the CLI.
             "core_node = nemuri.nodes.core_node:main",
             "gz_touch_node = nemuri.nodes.gz_touch_node:main",
+            "world_node = nemuri.nodes.world_node:main",
+            "speech_node = nemuri.nodes.speech_node:main",
             "nemuri = nemuri.cli:main",
         ],
     },
