@@ -8,7 +8,7 @@ here; the ROS core node wraps the same Agent with a real clock.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -39,7 +39,10 @@ class Observation:
     heard_word: str | None = None
     joint_position: Sequence[float] | None = None
     joint_velocity: Sequence[float] | None = None
-    encoder_version: str = "harness"
+    encoder_versions: Mapping[str, str] = field(default_factory=dict)  # modality -> version
+
+    def encoder_version(self, modality: str) -> str:
+        return self.encoder_versions.get(modality, "harness")
 
 
 class ObservationSource(Protocol):
@@ -105,7 +108,7 @@ def lockstep(
         clock.now = max(clock.now, now)
         obs = source.sense(tick, now)
         for modality, data in obs.embeddings.items():
-            agent.observe(modality, data, now, obs.encoder_version)
+            agent.observe(modality, data, now, obs.encoder_version(modality))
         if obs.heard_word:
             agent.hear(obs.heard_word)
         if obs.joint_position is not None and obs.joint_velocity is not None:

@@ -59,7 +59,7 @@ from nemuri.worlds.microphone import Microphone, MicrophoneConfig
 
 # Nothing above imports mujoco, so mujoco_world picks MuJoCo's headless GL backend first.
 from nemuri.worlds.mujoco_world import MujocoWorld, WorldConfig, rendering_available
-from nemuri.worlds.objects import COLOURS, SHAPES, ObjectSpec, object_catalogue
+from nemuri.worlds.objects import catalogue_with
 
 # Reliable, so a recorder gets every tick, and a best-effort /clock subscriber (rclpy's
 # use_sim_time) still matches; keep-last, so a slow reader never stalls the world.
@@ -163,7 +163,7 @@ class WorldNode(Node):
             tick_hz=tick_hz,
             camera_width=int(self.param("camera_width")),
             camera_height=int(self.param("camera_height")),
-            objects=_catalogue_with(needed),
+            objects=catalogue_with(needed),
         )
         self.world = MujocoWorld(config)
         self.world.reset(seed)
@@ -364,21 +364,6 @@ def touch(pads: tuple[str, ...], newtons: np.ndarray, stamp_ns: int) -> Touch:
     msg.pressure = convert.float32_array(newtons)
     msg.normalised = False
     return msg
-
-
-def _catalogue_with(names: list[str]) -> tuple[ObjectSpec, ...]:
-    """The shortest object catalogue, in blocks of 8, holding every object a course names.
-
-    Day n of the shipped course shows the n-th block of 8; every object in the world costs
-    a little per tick even parked, so the world carries no more blocks than it needs. An
-    object in no catalogue is left for the caretaker to refuse, naming it.
-    """
-    limit = len(COLOURS) * len(SHAPES)
-    for n in range(8, limit, 8):
-        catalogue = object_catalogue(n)
-        if set(names) <= {o.name for o in catalogue}:
-            return catalogue
-    return object_catalogue(limit)
 
 
 def main(args: list[str] | None = None) -> None:

@@ -12,6 +12,7 @@ long curriculum) and the same n always gives the same objects.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -89,3 +90,18 @@ def object_catalogue(n: int = 8) -> tuple[ObjectSpec, ...]:
         block, s = divmod(k, len(shapes))
         out.append(make_object(colours[(s + block) % len(colours)], shapes[s]))
     return tuple(out)
+
+
+def catalogue_with(names: Sequence[str]) -> tuple[ObjectSpec, ...]:
+    """The shortest object catalogue, in blocks of 8, holding every object a course names.
+
+    Day n of the shipped course shows the n-th block of 8; every object in the world costs
+    a little per tick even parked, so the world carries no more blocks than it needs. An
+    object in no catalogue is left for the caretaker to refuse, naming it.
+    """
+    limit = len(COLOURS) * len(SHAPES)
+    for n in range(8, limit, 8):
+        catalogue = object_catalogue(n)
+        if set(names) <= {o.name for o in catalogue}:
+            return catalogue
+    return object_catalogue(limit)
