@@ -49,6 +49,7 @@ setup(
             "gz_touch_node = nemuri.nodes.gz_touch_node:main",
             "world_node = nemuri.nodes.world_node:main",
             "speech_node = nemuri.nodes.speech_node:main",
+            "actuator_node = nemuri.nodes.actuator_node:main",
             "nemuri = nemuri.cli:main",
         ],
     },

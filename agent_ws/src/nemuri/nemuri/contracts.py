@@ -15,6 +15,9 @@ EMBEDDING_DIMS: Final[dict[str, int]] = {"vision": 128, "audio": 64, "touch": 16
 
 JOINTS: Final[tuple[str, ...]] = ("head_pan", "head_tilt", "shoulder", "elbow", "gripper")
 TOUCH_PADS: Final[tuple[str, ...]] = ("gripper", "head", "body_left", "body_right")
+# Where the body goes before sleep, on the watchdog, and at a world's reset (rad, JOINTS order):
+# the head looks down at the table in front, the arm hangs at the side, the gripper closed.
+REST_POSE: Final[tuple[float, ...]] = (0.0, 0.85, 0.0, 0.3, 0.0)
 
 TICK_HZ: Final[float] = 10.0
 STALE_PERIODS: Final[float] = 1.5  # an embedding older than this many tick periods is masked

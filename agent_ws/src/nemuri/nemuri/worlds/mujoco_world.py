@@ -67,7 +67,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
-from nemuri.contracts import JOINTS, TICK_HZ, TOUCH_PADS
+from nemuri.contracts import JOINTS, REST_POSE, TICK_HZ, TOUCH_PADS
 from nemuri.worlds.description import JointLimit, default_urdf_path, joint_limits
 from nemuri.worlds.objects import SHAPES, ObjectSpec, object_catalogue
 
@@ -116,7 +116,7 @@ class WorldConfig:
     camera_fovy: float = 60.0  # degrees, a typical small board camera
     objects: tuple[ObjectSpec, ...] = field(default_factory=object_catalogue)
     # Head looks down at the table in front, arm hangs at the side, gripper closed.
-    rest: tuple[float, ...] = (0.0, 0.85, 0.0, 0.3, 0.0)
+    rest: tuple[float, ...] = REST_POSE
     table_height: float = 0.45  # m, where the robot's base stands
     show_at: tuple[float, float] = (0.30, 0.0)  # m, (x, y) on the table where show() puts things
     show_jitter: float = 0.02  # m, seeded random offset of show()'s default placement

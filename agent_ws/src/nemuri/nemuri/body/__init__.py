@@ -1,0 +1,6 @@
+"""The robot's body without ROS: the safety gate and the drivers it sends through.
+
+Like LeRobot's robots/motors: each hardware kind behind one small interface
+(`JointDriver`) with a config dataclass, so the actuator node runs the same gate in front
+of the MuJoCo world, Gazebo's ros2_control or (later) the serial firmware.
+"""
