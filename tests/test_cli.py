@@ -130,11 +130,15 @@ def test_dds_stays_on_loopback_and_the_environment_domain_wins():
     assert ros_environment(settings, {}) == {
         "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
         "ROS_DOMAIN_ID": "42",
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
     }
     env = ros_environment(
-        settings, {"ROS_DOMAIN_ID": "17", "ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET"}
+        settings,
+        {"ROS_DOMAIN_ID": "17", "ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET", "OMP_NUM_THREADS": "2"},
     )
-    assert env == {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "ROS_DOMAIN_ID": "17"}
+    assert env["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST" and env["ROS_DOMAIN_ID"] == "17"
+    assert env["OMP_NUM_THREADS"] == "2" and env["OPENBLAS_NUM_THREADS"] == "1"
     assert ros_environment(load_settings(overrides=["ros_domain_id=9"]), {})["ROS_DOMAIN_ID"] == "9"
 
 

@@ -362,11 +362,20 @@ def _fqn(namespace: str, name: str) -> str:
 
 
 def ros_environment(settings: Settings, environ: Mapping[str, str]) -> dict[str, str]:
-    """The variables every ROS process nemuri starts must run with (DESIGN.md, Middleware).
+    """The variables every process nemuri starts must run with (DESIGN.md, Middleware).
 
     Discovery stays on loopback, always: default Fast DDS discovery multicasts on every
     interface. The domain is ROS_DOMAIN_ID when the environment already has one (tests
     pick a random domain per run; a robot's shell may pin one), else the file's.
     """
     domain = environ.get("ROS_DOMAIN_ID", "").strip() or str(settings.ros_domain_id)
-    return {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "ROS_DOMAIN_ID": domain}
+    env = {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "ROS_DOMAIN_ID": domain}
+    # One BLAS/OpenMP thread per process unless told otherwise: the tick loop, the sensors
+    # and the world share a small machine, and a threaded BLAS turned a 1 ms camera resize
+    # into 70 ms there (DESIGN.md: one thread in the tick loop). Set before numpy loads.
+    for var in THREAD_VARIABLES:
+        env[var] = environ.get(var, "1")
+    return env
+
+
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")

@@ -15,6 +15,10 @@ from collections.abc import Callable
 from rclpy.node import Node
 from rclpy.timer import Timer
 
+# A first instant later than this is not kept as the rhythm: max(2 % of a period, 1.5 ms).
+LATE_TOLERANCE = 0.02
+LATE_FLOOR_NS = 1_500_000
+
 
 def delay_to_grid_ns(now_ns: int, period_ns: int, phase_ns: int) -> int:
     """Nanoseconds from `now_ns` to the next instant congruent to `phase_ns` mod `period_ns`."""
@@ -35,15 +39,30 @@ class GridTimer:
             raise ValueError(f"a tick phase is a fraction of the period in [0, 1), got {phase}")
         self._node, self._callback = node, callback
         self._period_s = period_s
-        period_ns = round(period_s * 1e9)
-        now_ns = node.get_clock().now().nanoseconds
-        delay_ns = delay_to_grid_ns(now_ns, period_ns, round(phase * period_ns)) or period_ns
+        self._period_ns = round(period_s * 1e9)
+        self._phase_ns = round(phase * self._period_ns)
+        self._tolerance_ns = max(LATE_TOLERANCE * self._period_ns, LATE_FLOOR_NS)
         self.periodic: Timer | None = None
-        self._start = node.create_timer(delay_ns * 1e-9, self._on_grid)
+        self._start: Timer | None = None
+        self._arm()
+
+    def _arm(self) -> None:
+        now_ns = self._node.get_clock().now().nanoseconds
+        delay_ns = delay_to_grid_ns(now_ns, self._period_ns, self._phase_ns) or self._period_ns
+        self._start = self._node.create_timer(delay_ns * 1e-9, self._on_grid)
 
     def _on_grid(self) -> None:
+        # rcl's periodic timer counts from its creation, so it is only started from a
+        # one-shot that fired on time: a late one (the executor was busy) would make its
+        # lateness the phase of every tick after. A late instant still ticks, and re-arms.
         self._node.destroy_timer(self._start)
-        self.periodic = self._node.create_timer(self._period_s, self._callback)
+        self._start = None
+        now_ns = self._node.get_clock().now().nanoseconds
+        late_ns = (now_ns - self._phase_ns) % self._period_ns
+        if late_ns <= self._tolerance_ns:
+            self.periodic = self._node.create_timer(self._period_s, self._callback)
+        else:
+            self._arm()
         self._callback()
 
     def destroy(self) -> None:
