@@ -72,6 +72,12 @@ CLOCK_QOS = QoSProfile(
 PARAMETERS: tuple[tuple[str, object, str], ...] = (
     ("tick_hz", 10.0, "Ticks per simulated second: physics, camera, audio blocks and /clock."),
     (
+        "clock_steps",
+        10,
+        "/clock messages per tick: time also flows between ticks, so timers on sim time "
+        "(the core's tick at its phase, the actuator's) fire where they belong in the period.",
+    ),
+    (
         "real_time_factor",
         1.0,
         "Simulated seconds per wall second: 1 real time, >1 faster, 0 as fast as possible. "
@@ -265,7 +271,9 @@ class WorldNode(Node):
                     deadline = start + (self.world.tick - first) * period / factor
                     if deadline - now < -1.0:  # more than a second behind: catch up no more
                         start, first = now, self.world.tick
-                    self._stop.wait(max(0.0, deadline - now))
+                    self._flow_until(deadline, period / factor)
+                else:
+                    self._flow_until(None, 0.0)
         except Exception as err:  # a broken world stops time where everyone can see it
             if self.context.ok():  # else rclpy shut down under us (Ctrl-C): not the world's fault
                 self.get_logger().error(f"world stopped at tick {self.world.tick}: {err!r}")
@@ -273,6 +281,25 @@ class WorldNode(Node):
             # A GL context stays current to the thread that rendered, even once it has
             # ended: free it here; the next activate's thread makes its own on demand.
             self.world.close()
+
+    def _flow_until(self, deadline: float | None, wall_period: float) -> None:
+        """Let sim time flow through the period after a tick, in `clock_steps` steps.
+
+        Physics has already been stepped to the period's end; the intermediate /clock
+        values only let timers on sim time fire at their phase of the period.
+        """
+        steps = int(self.param("clock_steps"))
+        base_ns = self._stamp_ns(self.world.tick)
+        period_ns = self._stamp_ns(1)
+        for j in range(1, steps):
+            if deadline is not None:
+                at = deadline - wall_period + j * wall_period / steps
+                if self._stop.wait(max(0.0, at - time.monotonic())):
+                    return
+            stamp = convert.to_stamp(base_ns + j * period_ns // steps)
+            self._pubs["clock"].publish(Clock(clock=stamp))
+        if deadline is not None:
+            self._stop.wait(max(0.0, deadline - time.monotonic()))
 
     def _tick(self) -> None:
         """One tick (see the module docstring for what is published when)."""
@@ -288,12 +315,14 @@ class WorldNode(Node):
         world.step(self._current_command(k))
         block = self.microphone.block()
         now_ns = self._stamp_ns(world.tick)
-        self._pubs["clock"].publish(Clock(clock=convert.to_stamp(now_ns)))
+        # The senses first, then the /clock that makes their instant "now": a sensor node
+        # ticking on that /clock finds this tick's frame already there.
         if self._render:
             self._pubs["image"].publish(image(world.render_camera(), now_ns))
         self._pubs["joints"].publish(joint_state(*world.joint_state(), now_ns))
         self._pubs["touch"].publish(touch(*world.touch(), now_ns))
         self._pubs["audio"].publish(audio_chunk(block, self._stamp_ns(k), "microphone_link"))
+        self._pubs["clock"].publish(Clock(clock=convert.to_stamp(now_ns)))
         if events is not None and events.word is not None:
             self._pubs["words"].publish(String(data=events.word))
 
