@@ -16,6 +16,7 @@ from enum import IntEnum
 
 import numpy as np
 
+from nemuri.brain.fusion import fuse_tick
 from nemuri.brain.runtime import BrainRuntime, StepOutput, TickInput
 from nemuri.contracts import EMBEDDING_DIMS, JOINTS, MODALITIES, STALE_PERIODS, modality_index
 from nemuri.drowsiness import DrowsinessConfig, DrowsinessMeter, DrowsinessReading
@@ -201,26 +202,18 @@ class Agent:
             self.last_day_log_error = str(err)
 
     def _fuse(self, now: float) -> tuple[TickInput, np.ndarray, str]:
-        """The token's ingredients; stale or absent modalities are marked missing."""
-        parts, present = [], np.zeros(len(MODALITIES), np.float32)
+        """The token's ingredients (brain.fusion, shared with sleep); stale is missing."""
         limit = self.config.stale_periods * self.period_s
-        for i, name in enumerate(MODALITIES):
-            latest = self._latest[i]
-            if latest is not None and now - latest.stamp <= limit:
-                parts.append(latest.data)
-                present[i] = 1.0
-            else:
-                parts.append(np.zeros(EMBEDDING_DIMS[name], np.float32))
+        fresh = [e.data if e is not None and now - e.stamp <= limit else None for e in self._latest]
         heard, self._heard = self._heard, SILENCE
-        x = TickInput(
-            embeddings=np.concatenate(parts),
-            present=present,
-            heard_word=self.vocab.id(heard),
-            prev_motor=self._prev_motor,
-            prev_spoken=self._prev_spoken,
-            drowsiness=self.meter.reading.features(),
+        x = fuse_tick(
+            fresh,
+            self.vocab.id(heard),
+            self._prev_motor,
+            self._prev_spoken,
+            self.meter.reading.features(),
         )
-        return x, present, heard
+        return x, x.present, heard
 
     def _decide_speech(self, out: StepOutput, heard: str, now: float) -> str | None:
         """Voice the predicted next word when confident, not silence, and nobody is speaking."""
