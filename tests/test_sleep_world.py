@@ -17,13 +17,13 @@ import torch
 
 from nemuri.agent import Agent
 from nemuri.brain import checkpoint
+from nemuri.brain.fusion import fuse_tick
 from nemuri.brain.model import Brain, BrainConfig
 from nemuri.brain.runtime import StepOutput, TickInput, TorchRuntime
 from nemuri.contracts import DROWSINESS_FEATURES, EMBEDDING_DIMS, JOINTS, MODALITIES
 from nemuri.harness import Observation, ObservationList, VirtualClock, lockstep
 from nemuri.memory import DayLog, TickRow
 from nemuri.sleep.dataset import load_day
-from nemuri.brain.fusion import fuse_tick
 from nemuri.vocabulary import SILENCE, load_vocabulary
 
 PERIOD_NS = 100_000_000
