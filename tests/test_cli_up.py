@@ -1,9 +1,11 @@
 """`nemuri up` for real: a subprocess ticks, shows its status, and on SIGINT closes its day.
 
-Each run sends SIGINT, as a terminal's Ctrl-C does (SIGTERM, as a service manager does,
-once), then expects exit
-code 0 and a complete day log (metadata.yaml written, nothing to recover) under the
-fresh data_dir given with --set, which also shows the parameters reached the core.
+The whole default graph (the built-in world on sim time) runs once, composed, stopped by
+SIGINT as a terminal's Ctrl-C does. The other mode and signal cases run the core alone
+(every other node disabled with --set, on wall time): processes mode with SIGINT, and
+SIGTERM, as a service manager sends it. Each expects exit code 0 and a complete day log
+(metadata.yaml written, nothing to recover) under the fresh data_dir given with --set,
+which also shows the parameters reached the core.
 """
 
 from __future__ import annotations
@@ -26,6 +28,12 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 STATUS = re.compile(r"^awake \| tick (\d+) @ (\d+\.\d) Hz")
 START_TIMEOUT_S = 90.0  # first run: the core creates and exports a fresh brain
+# The default graph less every node but the core, on wall time: nothing publishes /clock.
+OTHER_NODES = ("world", "camera", "microphone", "touch", "proprio", "actuator", "speech")
+CORE_ALONE = [
+    *(arg for key in OTHER_NODES for arg in ("--set", f"nodes.{key}.enabled=false")),
+    *("--set", "use_sim_time=false"),
+]
 
 
 def children_of(pid: int) -> list[int]:
@@ -59,17 +67,16 @@ def stop_everything(proc: subprocess.Popen) -> None:
             pass
 
 
-@pytest.mark.parametrize(
-    ("mode", "stop_signal", "min_ticks"),
-    [
-        ("composed", signal.SIGINT, 30),
-        ("processes", signal.SIGINT, 30),
-        ("composed", signal.SIGTERM, 10),
-    ],
-    ids=["composed-SIGINT", "processes-SIGINT", "composed-SIGTERM"],
-)
-def test_a_signal_stops_cleanly_with_a_complete_day_log(tmp_path, mode, stop_signal, min_ticks):
+def run_until_stopped(
+    tmp_path: Path, mode: str, stop_signal: int, min_ticks: int, graph_args: list[str]
+) -> tuple[Path, list[float], tuple[int, int]]:
+    """`nemuri up` until the core has ticked `min_ticks` times, then the signal.
+
+    Checks the clean stop (exit 0, "stopped"), and returns the data_dir, the tick rates the
+    status line showed, and the wall-clock interval of the run in ns.
+    """
     data_dir = tmp_path / "nemuri"
+    started_ns = time.time_ns()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -80,6 +87,7 @@ def test_a_signal_stops_cleanly_with_a_complete_day_log(tmp_path, mode, stop_sig
             mode,
             "--set",
             f"core.data_dir={data_dir}",
+            *graph_args,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -107,13 +115,52 @@ def test_a_signal_stops_cleanly_with_a_complete_day_log(tmp_path, mode, stop_sig
     finally:
         stop_everything(proc)
     assert code == 0, "".join(stderr)
-    assert any(8.0 <= rate <= 12.0 for rate in rates), rates  # configured: 10 Hz
-    assert "nemuri up: stopped\n" in stderr
+    assert "nemuri up: stopped\n" in stderr, "".join(stderr)
+    return data_dir, rates, (started_ns, time.time_ns())
+
+
+def complete_day(data_dir: Path, min_ticks: int) -> list:
+    """The one day log of the run: closed by the core (metadata.yaml), nothing recovered."""
     [day] = sorted((data_dir / "days").iterdir())
     assert (day / "metadata.yaml").is_file()
     reader = read_day(day)
     assert not reader.recovered  # closed by the core, not rebuilt from a crashed file
     assert len(reader) >= min_ticks
+    return list(reader)
+
+
+def test_the_default_graph_stops_cleanly_on_sigint_with_a_complete_day_log(tmp_path):
+    """The whole default graph, composed: the world drives /clock in real time, the senses
+    and the core tick on it, and Ctrl-C closes the day."""
+    min_ticks = 30
+    data_dir, rates, (started_ns, stopped_ns) = run_until_stopped(
+        tmp_path, "composed", signal.SIGINT, min_ticks, []
+    )
+    assert any(8.0 <= rate <= 12.0 for rate in rates), rates  # 10 Hz of sim time, real time
+    rows = complete_day(data_dir, min_ticks)
+    # Sim time: the world's clock starts at one tick when the world starts, and in real
+    # time it cannot run ahead of the wall clock of the whole run.
+    assert all(0 < row.stamp_ns <= stopped_ns - started_ns for row in rows), rows[-1].stamp_ns
+
+
+@pytest.mark.parametrize(
+    ("mode", "stop_signal", "min_ticks"),
+    [
+        ("processes", signal.SIGINT, 30),
+        ("composed", signal.SIGTERM, 10),
+    ],
+    ids=["processes-SIGINT", "composed-SIGTERM"],
+)
+def test_a_signal_stops_the_core_cleanly_with_a_complete_day_log(
+    tmp_path, mode, stop_signal, min_ticks
+):
+    """The core alone, on wall time (no world: nothing publishes /clock), in each mode."""
+    data_dir, rates, (started_ns, stopped_ns) = run_until_stopped(
+        tmp_path, mode, stop_signal, min_ticks, CORE_ALONE
+    )
+    assert any(8.0 <= rate <= 12.0 for rate in rates), rates  # configured: 10 Hz
+    rows = complete_day(data_dir, min_ticks)
+    assert all(started_ns <= row.stamp_ns <= stopped_ns for row in rows)  # wall time
 
 
 def test_a_node_that_cannot_configure_fails_the_run(tmp_path):

@@ -4,7 +4,9 @@ The core runs in-process on a SingleThreadedExecutor in a thread (as `nemuri up`
 it) except where the test needs to kill it, where it is `python -m nemuri.nodes.core_node`.
 Embeddings come from a separate process when the point is that they cross DDS; targeted
 bad inputs come from a publisher in the test. Every test gets its own data_dir, with a
-copy of one newborn brain made once per session (making it costs an ONNX export).
+copy of one newborn brain made once per session (making it costs an ONNX export). The
+whole cycle with the real sleep node (day, drowsy, sleep, wake as the new version) is in
+test_sleep_node.py.
 """
 
 from __future__ import annotations
@@ -23,9 +25,7 @@ import pytest
 rclpy = pytest.importorskip("rclpy")
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
-from nemuri_msgs.action import Sleep  # noqa: E402
 from nemuri_msgs.msg import AgentState, Embedding, MotorCommand  # noqa: E402
-from rclpy.action import ActionServer  # noqa: E402
 from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
 
 from nemuri.brain import checkpoint  # noqa: E402
@@ -265,44 +265,6 @@ def test_no_sleep_server_keeps_living_on_the_sliding_window_and_says_so(ctx, dat
     assert states[-1].context_length > 15  # the brain's own window goes on filling
     assert all(s.phase != AgentState.ASLEEP for s in states)
     assert all(c.mode == MotorCommand.VELOCITY for c in probe.motor.snapshot())
-
-
-def test_with_a_fake_sleep_server_it_sleeps_on_its_day_and_wakes_to_a_new_one(ctx, data_dir):
-    """The real sleep node is a later issue: this server keeps the same version, instantly."""
-    goals: list[list[str]] = []
-
-    def night(handle: object) -> Sleep.Result:
-        day_logs = list(handle.request.day_logs)
-        goals.append(day_logs)
-        assert all((Path(p) / "metadata.yaml").exists() for p in day_logs), "day log not closed"
-        handle.succeed()
-        return Sleep.Result(
-            new_version="v0000",
-            parent_version="v0000",
-            promoted=False,
-            reason="fake night: kept the old version",
-        )
-
-    probe = Probe(ctx)
-    server = ActionServer(probe.node, Sleep, "/nemuri/sleep", night)
-    try:
-        with (
-            core_node(ctx, data_dir, tick_hz=20.0, context_capacity=15) as core,
-            spinning(ctx, core, probe.node),
-        ):
-            assert wait_for(lambda: core._sleep_client.server_is_ready(), 10.0)
-            assert wait_for(lambda: len(goals) >= 2, 20.0), "never slept twice"
-    finally:
-        server.destroy()
-    states = probe.state.snapshot()
-    phases = [s.phase for s in states]
-    assert AgentState.ASLEEP in phases
-    woke = phases.index(AgentState.AWAKE, phases.index(AgentState.ASLEEP))
-    assert states[woke].context_length <= 2, "woke with an empty context"
-    assert MotorCommand.REST in [c.mode for c in probe.motor.snapshot()]
-    days = list_days(data_dir / "days")
-    assert [Path(g[0]) for g in goals[:2]] == days[:2]
-    assert len(read_day(days[0])) >= 15
 
 
 def test_deactivate_closes_the_day_and_activate_opens_the_next(ctx, data_dir):

@@ -479,16 +479,36 @@ def test_gazebo_graph_is_the_nemuri_nodes_that_run_beside_gazebo():
     assert touch.parameters == {name: value for name, value, _ in gz_touch_node.PARAMETERS}
 
 
+# Where a node beside Gazebo is configured unlike the same node in nemuri.yaml, by design:
+# the actuator drives ros2_control's controller instead of the MuJoCo world, and the
+# speech node would play on a sound card (Gazebo has no audio) and is off.
+GAZEBO_PARAMETER_CHANGES = {"actuator": {"driver_topic"}, "speech": {"output"}}
+GAZEBO_DISABLED = {"speech"}
+
+
 def test_nodes_shared_with_nemuri_yaml_are_configured_alike():
-    """Same node, same names and parameter names as the default graph (values may differ)."""
+    """Same node, names and parameters as the default graph: values differ only by design."""
     default = {n.key: n for n in load_settings(default_config_path()).nodes}
-    for node in load_settings(GRAPH).nodes:
-        if node.key not in default:
-            continue  # not in the default graph yet
+    shared = [n for n in load_settings(GRAPH).nodes if n.key in default]
+    # Gazebo stands in for the world node (and its microphone); gz_touch is Gazebo's alone.
+    assert {n.key for n in shared} == {"camera", "touch", "proprio", "actuator", "core", "speech"}
+    for node in shared:
         other = default[node.key]
         same = ("package", "executable", "module", "node_class", "name", "lifecycle")
         assert [getattr(node, f) for f in same] == [getattr(other, f) for f in same], node.key
+        assert (node.namespace, node.remappings) == (other.namespace, other.remappings), node.key
         assert set(node.parameters) == set(other.parameters), node.key
+        changed = {k for k in node.parameters if node.parameters[k] != other.parameters[k]}
+        assert changed == GAZEBO_PARAMETER_CHANGES.get(node.key, set()), node.key
+        assert other.enabled and node.enabled == (node.key not in GAZEBO_DISABLED), node.key
+    actuator = {n.key: n for n in shared}["actuator"]
+    assert actuator.parameters["driver_topic"] == "/forward_velocity_controller/commands"
+    assert default["actuator"].parameters["driver_topic"] == "/world/joint_velocity_commands"
+    speech = {n.key: n for n in shared}["speech"]
+    assert (speech.parameters["output"], default["speech"].parameters["output"]) == (
+        "speaker",
+        "world",
+    )
 
 
 def test_configured_nodes_list_every_parameter_they_declare():
@@ -606,6 +626,8 @@ def launch_description(classes, launch, monkeypatch):
     monkeypatch.setenv("ROS_DOMAIN_ID", "61")  # restored after: the launch file sets os.environ
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "SUBNET")
     monkeypatch.setenv("GZ_IP", "10.0.0.1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # a thread count set outside is kept ...
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)  # ... else one thread
     actions = launch.generate_launch_description().args[0]
     by_kind = {}
     for action in actions:
@@ -620,6 +642,8 @@ def test_launch_environment_and_arguments(launch_file, monkeypatch):
     assert env == {
         "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
         "ROS_DOMAIN_ID": "61",
+        "OMP_NUM_THREADS": "3",
+        "OPENBLAS_NUM_THREADS": "1",
         "GZ_IP": "127.0.0.1",  # Gazebo's transport discovers by multicast otherwise
     }
     assert os.environ["GZ_IP"] == "127.0.0.1"

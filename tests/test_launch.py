@@ -23,6 +23,8 @@ from nemuri.settings import default_config_path, load_settings
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_DIR = ROOT / "agent_ws/src/nemuri"
 LAUNCH_FILE = ROOT / "launch/nemuri.launch.py"
+# The default graph (config/nemuri.yaml): the built-in world and the agent, in start order.
+DEFAULT_KEYS = ["world", "camera", "microphone", "touch", "proprio", "core", "actuator", "speech"]
 
 
 class Recorded:
@@ -90,12 +92,19 @@ def test_launch_nodes_are_node_specs(launch_file, monkeypatch, tmp_path):
     classes, launch = launch_file
     monkeypatch.setenv("ROS_DOMAIN_ID", "61")  # restored after: the launch file sets os.environ
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "SUBNET")
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # a thread count set outside is kept ...
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)  # ... else one thread
     description = launch.generate_launch_description()
     actions = description.args[0]
     env = {
         a.args[0]: a.args[1] for a in actions if isinstance(a, classes["SetEnvironmentVariable"])
     }
-    assert env == {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "ROS_DOMAIN_ID": "61"}
+    assert env == {
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+        "ROS_DOMAIN_ID": "61",
+        "OMP_NUM_THREADS": "3",
+        "OPENBLAS_NUM_THREADS": "1",
+    }
     assert os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
     arguments = {
         a.args[0]: a.kwargs["default_value"]
@@ -105,13 +114,14 @@ def test_launch_nodes_are_node_specs(launch_file, monkeypatch, tmp_path):
     assert arguments == {"config": str(default_config_path()), "set": ""}
     [opaque] = [a for a in actions if isinstance(a, classes["OpaqueFunction"])]
 
-    overrides = f"core.tick_hz=50 core.data_dir={tmp_path} use_sim_time=true"
+    overrides = f"core.tick_hz=50 core.data_dir={tmp_path} use_sim_time=false"
     context = types.SimpleNamespace(
         launch_configurations={"config": arguments["config"], "set": overrides}
     )
     nodes = opaque.kwargs["function"](context)
     specs = node_specs(load_settings(overrides=overrides.split()))
-    assert len(nodes) == len(specs) == 1
+    assert [s.key for s in specs] == DEFAULT_KEYS  # the whole default graph, in order
+    assert len(nodes) == len(specs)
     for node, spec in zip(nodes, specs, strict=True):
         assert isinstance(node, classes["LifecycleNode" if spec.lifecycle else "Node"])
         assert node.kwargs["package"] == spec.package
@@ -120,8 +130,11 @@ def test_launch_nodes_are_node_specs(launch_file, monkeypatch, tmp_path):
         assert node.kwargs["namespace"] == spec.namespace
         assert node.kwargs["parameters"] == [spec.parameters]
         assert node.kwargs["remappings"] == list(spec.remappings)
-    assert nodes[0].kwargs["parameters"][0]["tick_hz"] == 50.0
-    assert nodes[0].kwargs["parameters"][0]["use_sim_time"] is True
+        assert node.kwargs["parameters"][0]["use_sim_time"] is False  # the override, everywhere
+    by_key = {spec.key: node for spec, node in zip(specs, nodes, strict=True)}
+    assert by_key["core"].kwargs["parameters"][0]["tick_hz"] == 50.0
+    assert by_key["core"].kwargs["parameters"][0]["data_dir"] == str(tmp_path)
+    assert by_key["camera"].kwargs["parameters"][0]["tick_hz"] == 10.0  # the core's alone
 
 
 def test_package_xml_is_a_format_3_ament_python_package():

@@ -35,7 +35,6 @@ SHOWN = 20  # ticks an object stays in view
 GAP = 6  # ticks of nothing between lessons
 NOISE = 0.02  # of every sense, each tick
 SMALL = BrainConfig(d_model=64, n_layer=2, n_head=4, capacity=256)
-THUMBNAIL_TOPIC = "/nemuri/thumbnail"
 
 
 class ToyWorld:
@@ -116,52 +115,12 @@ def write_toy_day(
         log.append(toy_row(tick, obs))
         if thumbnails and tick % 10 == 0:
             colour = world.colours[shown] if shown is not None else np.array([40, 40, 40])
-            add_thumbnail(log, tick * PERIOD_NS, np.full((32, 32, 3), colour, np.uint8))
+            log.add_thumbnail(tick * PERIOD_NS, np.full((32, 32, 3), colour, np.uint8))
     if close:
         log.close()
     else:
         log.flush()
     return log.path
-
-
-def add_thumbnail(log: DayLog, stamp_ns: int, rgb: np.ndarray) -> None:
-    """DayLog.add_thumbnail as proposed to the lead, until DayLog has it.
-
-    Writes a sensor_msgs/Image (rgb8) on /nemuri/thumbnail into the day's MCAP file,
-    through the day log's own storage, as the proposed method would.
-    """
-    if hasattr(log, "add_thumbnail"):
-        log.add_thumbnail(stamp_ns, rgb)
-        return
-    from nemuri.memory.metadata import RELIABLE_QOS
-
-    types = log._types
-    name = "sensor_msgs/msg/Image"
-    channel = getattr(log, "_thumbnail_channel", None)
-    if channel is None:
-        msgdef, _ = types.typestore.generate_msgdef(name, ros_version=2)
-        channel = log._storage.add_topic(
-            THUMBNAIL_TOPIC, name, msgdef, types.typestore.hash_rihs01(name), [RELIABLE_QOS]
-        )
-        log._thumbnail_channel = channel  # type: ignore[attr-defined]
-    sec, nanosec = divmod(stamp_ns, 10**9)
-    header = types.new(
-        "std_msgs/msg/Header",
-        stamp=types.new("builtin_interfaces/msg/Time", sec=sec, nanosec=nanosec),
-        frame_id="camera",
-    )
-    h, w, _ = rgb.shape
-    msg = types.new(
-        name,
-        header=header,
-        height=h,
-        width=w,
-        encoding="rgb8",
-        is_bigendian=0,
-        step=3 * w,
-        data=np.ascontiguousarray(rgb, np.uint8).reshape(-1),
-    )
-    log._storage.write(channel, stamp_ns, bytes(types.typestore.serialize_cdr(msg, name)))
 
 
 def newborn(brains_dir: Path, config: BrainConfig = SMALL, seed: int = 0) -> checkpoint.Checkpoint:

@@ -54,6 +54,7 @@ setup(
             "microphone_node = nemuri.nodes.microphone_node:main",
             "touch_node = nemuri.nodes.touch_node:main",
             "proprio_node = nemuri.nodes.proprio_node:main",
+            "sleep_node = nemuri.nodes.sleep_node:main",
             "nemuri = nemuri.cli:main",
         ],
     },

@@ -141,6 +141,25 @@ class Agent:
         with self.lock:
             self._joints = (pos, vel)
 
+    def add_thumbnail(self, stamp: float, rgb: np.ndarray) -> None:
+        """Keep a small camera picture in the day log (the core: 32x32, once a second).
+
+        Dreams are drawn from these (sleep.report). Asleep, or with no day log, there is
+        no day to keep it in and it is dropped; a picture the day log refuses or a failing
+        disk is counted like a failed row, never a reason to stop. Call it from the thread
+        that ticks (the core's worker): the lock keeps it off a day log being closed or
+        swapped by fall_asleep and wake, and the day log has one writer.
+        """
+        with self.lock:
+            log = self.day_log
+            if log is None or log.closed or self.asleep:
+                return
+            try:
+                log.add_thumbnail(round(stamp * 1e9), rgb)
+            except DayLogError as err:
+                self.day_log_errors += 1
+                self.last_day_log_error = str(err)
+
     # -- the tick -----------------------------------------------------------------------
     def record_missed(self, n: int = 1) -> None:
         """Ticks that passed while a step was still running: counted, never queued."""

@@ -1,4 +1,6 @@
-"""The `nemuri` command: `nemuri up` starts the graph of config/nemuri.yaml and shows it live.
+"""The `nemuri` command: `nemuri up` starts the graph of config/nemuri.yaml and shows it live;
+`nemuri sleep`, `nemuri dream` and `nemuri history` sleep and look back, without ROS;
+`nemuri world snapshot` renders the built-in world to PNGs, without ROS either.
 
 Order matters here. The DDS environment (discovery on loopback, a domain of our own) is
 put into os.environ before rclpy is imported, so our own participant and every child
@@ -18,6 +20,12 @@ Two modes (`mode:` in the YAML, `--mode` here):
   by its main()) and closes itself on SIGINT, exactly as under `ros2 launch`: one way in
   and out of a node process, instead of a second one through the lifecycle services that
   would have to wait for discovery (up to ~3 s) and would only be exercised here.
+
+`nemuri sleep` runs one night in this process, on the same library the sleep node serves
+(nemuri.sleep.consolidate), so a night can be slept, and judged, without a graph: on
+given day logs (`--from-bag`) or on every closed day no version has slept on yet. Ctrl-C
+wakes the sleeper: the night ends cleanly with the last good version, as a cancelled goal
+does. Heavy imports (torch) wait until a command needs them.
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -47,6 +55,11 @@ if TYPE_CHECKING:
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
 
+    from nemuri.sleep import NightResult
+
+DEFAULT_DATA_DIR = "~/.nemuri"  # the core's and the sleep node's data_dir default
+BRAINS_DIR, DAYS_DIR, REPLAY_DIR = "brains", "days", "replay"  # under data_dir
+INTERRUPTED = 130  # exit status of a night woken by Ctrl-C, as a shell reports SIGINT
 STOP_TIMEOUT_S = 15.0  # a child closing its day log gets this long after SIGINT before SIGKILL
 CLEAN_CHILD_EXITS = (0, -signal.SIGINT)  # main() returned, or interrupted before rclpy.init
 
@@ -333,6 +346,216 @@ def describe(settings: Settings, specs: list[NodeSpec]) -> str:
     )
 
 
+# -- nemuri sleep, dream, history ------------------------------------------------------
+
+
+def unslept_days(data_dir: Path) -> tuple[list[Path], list[Path]]:
+    """Closed day logs no promoted version slept on yet, oldest first; and the open ones.
+
+    A day without metadata.yaml is either still being written by a running core or was
+    left by a crash that the core recovers when it next starts: it is skipped (and
+    returned second), never read while it grows nor repaired under a live writer.
+    """
+    from nemuri.memory.daylog import list_days
+    from nemuri.sleep.history import slept_days
+
+    data_dir = Path(data_dir).expanduser()
+    slept = slept_days(data_dir / BRAINS_DIR)
+    todo, still_open = [], []
+    for day in list_days(data_dir / DAYS_DIR):
+        if day.name not in slept:
+            (todo if (day / "metadata.yaml").is_file() else still_open).append(day)
+    return todo, still_open
+
+
+def night_metrics(result: NightResult) -> dict[str, Any]:
+    """The held-out losses and the numbers of the night, JSON-ready (the action's metrics)."""
+    return {
+        **result.metrics,
+        "night": {
+            "lr": result.lr,
+            "steps": result.steps,
+            "planned_steps": result.planned_steps,
+            "seconds": round(result.seconds, 3),
+            "train_ticks_per_s": round(result.train_ticks_per_s, 1),
+            "nights": result.nights,
+            "ticks_seen": result.ticks_seen,
+            "interrupted": result.interrupted,
+            "days": [d["name"] for d in result.days],
+            "night_dir": None if result.night_dir is None else str(result.night_dir),
+        },
+    }
+
+
+def format_night(result: NightResult) -> str:
+    """What a night did, for a person: the verdict and why, the numbers, the dream."""
+    from nemuri.brain.checkpoint import version_name
+
+    new, old = version_name(result.version), version_name(result.parent)
+    if result.promoted:
+        verdict = f"PROMOTED: {old} -> {new}"
+    elif result.interrupted:
+        verdict = f"WOKEN EARLY: kept {old}"
+    else:
+        verdict = f"NOT PROMOTED: kept {old}"
+    days = ", ".join(
+        f"{d['name']} ({d['ticks']} ticks{', recovered' if d['recovered'] else ''})"
+        for d in result.days
+    )
+    lines = [
+        verdict,
+        f"  why:    {result.reason}",
+        f"  days:   {days or '-'}",
+        f"  night:  lr {result.lr:.2e}, {result.steps}/{result.planned_steps} steps in "
+        f"{result.seconds:.1f} s ({result.train_ticks_per_s:.0f} training ticks/s)",
+        f"  age:    {result.nights} nights, {result.ticks_seen} ticks",
+    ]
+    before, after = result.metrics.get("before") or {}, result.metrics.get("after") or {}
+    for split in ("today", "past"):
+        b, a = before.get(split), after.get(split)
+        if b is None:
+            continue
+        parts = " ".join(
+            f"{part} {b[part]:.4f}" + ("" if a is None else f"->{a[part]:.4f}")
+            for part in b
+            if part != "total"
+        )
+        total = f"{b['total']:.4f}" + ("" if a is None else f" -> {a['total']:.4f}")
+        lines.append(f"  {split + ':':7} held-out loss {total}  ({parts})")
+    if result.dream is not None:
+        lines.append(f"  dream:  {result.dream.text}")
+        if result.dream.strip_path is not None:
+            lines.append(f"  strip:  {result.dream.strip_path}")
+    if result.loss_plot is not None:
+        lines.append(f"  loss:   {result.loss_plot}")
+    return "\n".join(lines)
+
+
+def sleep(args: argparse.Namespace) -> int:
+    """One night in this process on the given days, or on those not slept on yet."""
+    import dataclasses
+
+    from nemuri.sleep import ProgressBar, ReplayStore, SleepConfig, SleepError, consolidate
+
+    data_dir = args.data_dir.expanduser()
+    if args.from_bag:
+        days = list(args.from_bag)
+    else:
+        days, still_open = unslept_days(data_dir)
+        for day in still_open:
+            print(
+                f"nemuri sleep: skipping {day}: not closed (being written, or a crash "
+                "the core recovers when it starts)",
+                file=sys.stderr,
+            )
+        if not days:
+            print(
+                f"nemuri sleep: nothing to sleep on: every closed day in "
+                f"{data_dir / DAYS_DIR} was slept on",
+                file=sys.stderr,
+            )
+            return 0
+    try:
+        config = SleepConfig()
+        changes: dict[str, Any] = {"threads": args.threads}
+        if args.budget is not None:
+            changes["max_seconds"] = args.budget
+        if args.steps is not None:
+            changes["steps"] = args.steps
+        config = dataclasses.replace(config, **changes)
+    except ValueError as err:
+        print(f"nemuri sleep: {err}", file=sys.stderr)
+        return 2
+    woken = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: woken.set())
+    print(
+        f"nemuri sleep: sleeping on {', '.join(str(d) for d in days)}; Ctrl-C wakes",
+        file=sys.stderr,
+    )
+    try:
+        result = consolidate(
+            data_dir / BRAINS_DIR,
+            days,
+            ReplayStore(data_dir / REPLAY_DIR),
+            config,
+            progress=None if args.quiet else ProgressBar(sys.stderr),
+            should_stop=woken.is_set,
+        )
+    except SleepError as err:
+        print(f"{'' if args.quiet else chr(10)}nemuri sleep: {err}", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if result.interrupted and not args.quiet:
+        print(file=sys.stderr)  # past the progress bar's line, which ends itself when done
+    print(format_night(result))
+    return INTERRUPTED if result.interrupted else 0
+
+
+def dream(args: argparse.Namespace) -> int:
+    """The last night's dream: what it names, and where its picture strip is."""
+    from nemuri.brain import checkpoint
+    from nemuri.sleep.history import last_dream
+
+    brains = args.data_dir.expanduser() / BRAINS_DIR
+    latest = checkpoint.latest(brains)
+    told = last_dream(brains)
+    if latest is None or told is None:
+        print(f"nemuri dream: no dream yet in {brains}: no night was promoted", file=sys.stderr)
+        return 1
+    print(f"{checkpoint.version_name(latest.version)}: {told.text}")
+    print(f"  objects: {', '.join(told.objects) or '-'}")
+    print(f"  words:   {', '.join(told.words) or '-'}")
+    strip = told.strip_path or "none (the day kept no thumbnails)"
+    print(f"  strip:   {strip}")
+    return 0
+
+
+def history(args: argparse.Namespace) -> int:
+    """Every version and every rejected night, oldest first."""
+    from nemuri.sleep.history import format_history
+    from nemuri.sleep.history import history as read_history
+
+    brains = args.data_dir.expanduser() / BRAINS_DIR
+    rows = read_history(brains)
+    if not rows:
+        print(f"nemuri history: no brain yet in {brains}", file=sys.stderr)
+        return 1
+    print(format_history(rows))
+    return 0
+
+
+# -- nemuri world ------------------------------------------------------------------------
+
+
+def world_snapshot(args: argparse.Namespace) -> int:
+    """PNGs of the built-in world (camera view, scene, every object); their paths, one a line.
+
+    MuJoCo is imported here and nowhere else in this module: it picks its GL backend when
+    first imported, and the other commands have no use for it.
+    """
+    from nemuri.worlds.mujoco_world import rendering_available
+    from nemuri.worlds.snapshot import snapshot
+
+    if not rendering_available():
+        print(
+            "nemuri world snapshot: no headless GL here (EGL or OSMesa): cannot render",
+            file=sys.stderr,
+        )
+        return 1
+    for path in snapshot(args.out, seed=args.seed):
+        print(path)
+    return 0
+
+
+def _seed(text: str) -> int:
+    """A seed for numpy's generator: a whole number >= 0 (argparse type)."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a seed is a whole number >= 0, got {value}")
+    return value
+
+
 # -- the command line ------------------------------------------------------------------
 
 
@@ -368,6 +591,91 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the resolved graph and exit without starting it",
     )
     up_parser.set_defaults(func=up)
+
+    def data_dir_option(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--data-dir",
+            type=Path,
+            default=Path(DEFAULT_DATA_DIR),
+            metavar="D",
+            help=f"holds {BRAINS_DIR}/, {DAYS_DIR}/ and {REPLAY_DIR}/ (default {DEFAULT_DATA_DIR})",
+        )
+
+    sleep_parser = commands.add_parser(
+        "sleep",
+        help="sleep one night here, no ROS: consolidate day logs into a new brain version",
+        description="Run one night in this process: train the latest brain on the day logs, "
+        "validate, and promote the new version only if it learned without forgetting. "
+        "Default days: every closed day log not slept on yet. Ctrl-C wakes it cleanly.",
+    )
+    sleep_parser.add_argument(
+        "--from-bag",
+        nargs="+",
+        type=Path,
+        metavar="BAG",
+        help="sleep on these day logs (bag directories or .mcap files)",
+    )
+    data_dir_option(sleep_parser)
+    sleep_parser.add_argument(
+        "--budget", type=float, metavar="S", help="wall-clock budget of the night, s (default 600)"
+    )
+    sleep_parser.add_argument(
+        "--steps", type=int, metavar="N", help="a fixed number of training steps"
+    )
+    sleep_parser.add_argument(
+        "--threads", type=int, default=1, metavar="N", help="torch threads (default 1)"
+    )
+    sleep_parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    sleep_parser.set_defaults(func=sleep)
+
+    dream_parser = commands.add_parser(
+        "dream",
+        help="say what the last night dreamt, and where its picture strip is",
+        description="Print the latest version's dream: the objects and words named in it, "
+        "and the PNG strip of the thumbnails it matched.",
+    )
+    data_dir_option(dream_parser)
+    dream_parser.set_defaults(func=dream)
+
+    history_parser = commands.add_parser(
+        "history",
+        help="list brain versions with age, days, learning rate and held-out losses",
+        description="Every version and every night that made none, oldest first: parent, "
+        "nights and ticks (age), learning rate, held-out loss of today and of the past "
+        "before->after, days slept on, and why a night was not promoted.",
+    )
+    data_dir_option(history_parser)
+    history_parser.set_defaults(func=history)
+    world_parser = commands.add_parser(
+        "world",
+        help="the built-in MuJoCo world on its own, no ROS",
+        description="Look at the built-in MuJoCo world without starting the graph.",
+    )
+    world_commands = world_parser.add_subparsers(
+        dest="world_command", required=True, metavar="COMMAND"
+    )
+    snapshot_parser = world_commands.add_parser(
+        "snapshot",
+        help="write PNGs of the robot's camera view, the scene and every object",
+        description="Render the built-in world headless and write camera.png (what the "
+        "robot's camera sees, an object in front of it), scene.png (an outside view) and "
+        "objects.png (every object as the camera sees it); print their paths.",
+    )
+    snapshot_parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("."),
+        metavar="DIR",
+        help="folder for the PNGs, made if missing (default: the current folder)",
+    )
+    snapshot_parser.add_argument(
+        "--seed",
+        type=_seed,
+        default=0,
+        metavar="N",
+        help="seeds where the object is placed (default 0)",
+    )
+    snapshot_parser.set_defaults(func=world_snapshot)
     return parser
 
 

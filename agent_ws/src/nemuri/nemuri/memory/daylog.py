@@ -2,9 +2,11 @@
 
 The core appends a row every tick (DayLog), the sleep reads the day back (read_day), and a
 bag a crash left behind is read as far as it is whole and can be made an ordinary bag
-again (recover_day). Durability is by time: the chunk in progress is closed and fsynced
-once a second of ticks (or of wall time) has gathered, so a SIGKILL or a power cut loses
-at most the last second.
+again (recover_day). Beside the rows the bag keeps a small picture of the camera once a
+second (`add_thumbnail`, sensor_msgs/Image rgb8 on /nemuri/thumbnail): a TickRecord holds
+embeddings, which no person can look at, and the night's dream is drawn from these.
+Durability is by time: the chunk in progress is closed and fsynced once a second of ticks
+(or of wall time) has gathered, so a SIGKILL or a power cut loses at most the last second.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
+
+import numpy as np
 
 from nemuri.contracts import EMBEDDING_DIMS
 
@@ -45,9 +49,11 @@ from .storage import SCHEMA_ENCODING, McapBagWriter, McapStream, mcap_library
 from .tickrow import TickRow
 
 __all__ = [
+    "THUMBNAIL_TOPIC",
     "TOPIC",
     "DayLog",
     "DayReader",
+    "InvalidThumbnail",
     "RecoveryReport",
     "TickRow",
     "list_days",
@@ -56,9 +62,19 @@ __all__ = [
 ]
 
 TOPIC: Final[str] = "/nemuri/tick_record"
+# The camera's thumbnails: what sleep.report.read_thumbnails reads to draw a dream.
+THUMBNAIL_TOPIC: Final[str] = "/nemuri/thumbnail"
+IMAGE: Final[str] = "sensor_msgs/msg/Image"
+THUMBNAIL_SIZE: Final[int] = 32  # the side the core logs (DESIGN.md, Day log)
+# Larger pictures are refused: a full frame a second would make the day log a video.
+THUMBNAIL_MAX_SIDE: Final[int] = 64
 _DAY_NAME: Final[re.Pattern[str]] = re.compile(r"^day-(\d+)-")
 # Recorded in metadata.yaml's custom_data, so a later nemuri can tell how a bag was written.
 _FORMAT: Final[dict[str, str]] = {"nemuri.day_log_format": "1"}
+
+
+class InvalidThumbnail(DayLogError, ValueError):
+    """A picture the day log refuses (not (h, w, 3) uint8, too large, bad stamp)."""
 
 
 def list_days(days_dir: Path) -> list[Path]:
@@ -112,8 +128,10 @@ class DayLog:
         )
         self._closed = False
         self._count = 0
+        self._thumbnails = 0
+        self._thumbnail_channel: int | None = None  # registered with the first thumbnail
         self._last_tick: int | None = None
-        self._start_ns = 0
+        self._start_ns = 0  # over every message, rows and thumbnails, as rosbag2 counts
         self._end_ns = 0
         self._pending = 0  # rows written since the last sync, lost by a crash now
         self._pending_stamp_ns = 0  # stamp of the oldest of them
@@ -175,6 +193,11 @@ class DayLog:
         return self._count
 
     @property
+    def thumbnails(self) -> int:
+        """Thumbnails added so far."""
+        return self._thumbnails
+
+    @property
     def closed(self) -> bool:
         """True after close, or after a write error stopped the log."""
         return self._closed
@@ -193,20 +216,51 @@ class DayLog:
         data = serialize_row(row, self._types)
         with self._guard(f"writing tick {row.tick}"):
             self._storage.write(self._channel, row.stamp_ns, data)
-        now = self._wall_clock()
-        if self._count == 0:
-            self._start_ns = self._end_ns = row.stamp_ns
-        self._start_ns = min(self._start_ns, row.stamp_ns)
-        self._end_ns = max(self._end_ns, row.stamp_ns)
         self._count += 1
         self._last_tick = row.tick
+        self._written(row.stamp_ns)
+
+    def add_thumbnail(self, stamp_ns: int, rgb: np.ndarray) -> None:
+        """Keep a small camera picture taken at `stamp_ns` (the core: 32x32, once a second).
+
+        Written as a sensor_msgs/Image (rgb8) on THUMBNAIL_TOPIC, so `ros2 bag play` and
+        Foxglove show it like any camera topic; flushed with the rows, so a crash loses at
+        most the last second of pictures too. A bad picture raises InvalidThumbnail and
+        leaves the log as it was.
+        """
+        if self._closed:
+            raise DayLogClosed(f"{self.path} is closed; the thumbnail at {stamp_ns} was not kept")
+        pixels = _checked_thumbnail(rgb)
+        if isinstance(stamp_ns, bool) or not isinstance(stamp_ns, (int, np.integer)):
+            raise InvalidThumbnail(f"a thumbnail's stamp is integer ns, got {stamp_ns!r}")
+        if stamp_ns < 0:
+            raise InvalidThumbnail(f"a thumbnail's stamp is never negative, got {stamp_ns}")
+        stamp_ns = int(stamp_ns)
+        data = _serialize_thumbnail(self._types, stamp_ns, pixels)
+        with self._guard(f"writing a thumbnail at {stamp_ns} ns"):
+            if self._thumbnail_channel is None:
+                msgdef, type_hash = _image_type(self._types)
+                self._thumbnail_channel = self._storage.add_topic(
+                    THUMBNAIL_TOPIC, IMAGE, msgdef, type_hash, [RELIABLE_QOS]
+                )
+            self._storage.write(self._thumbnail_channel, stamp_ns, data)
+        self._thumbnails += 1
+        self._written(stamp_ns)
+
+    def _written(self, stamp_ns: int) -> None:
+        """Bookkeeping after a message went into the chunk: the bag's span, the flush."""
+        now = self._wall_clock()
+        if self._count + self._thumbnails == 1:
+            self._start_ns = self._end_ns = stamp_ns
+        self._start_ns = min(self._start_ns, stamp_ns)
+        self._end_ns = max(self._end_ns, stamp_ns)
         if self._pending == 0:
-            self._pending_stamp_ns, self._pending_wall_s = row.stamp_ns, now
+            self._pending_stamp_ns, self._pending_wall_s = stamp_ns, now
         self._pending += 1
         # Either clock may run ahead: sim time faster than real time, or a stalled sim.
         period_ns = round(self.flush_period_s * 1e9)
         if (
-            row.stamp_ns - self._pending_stamp_ns >= period_ns
+            stamp_ns - self._pending_stamp_ns >= period_ns
             or now - self._pending_wall_s >= self.flush_period_s
         ):
             self.flush()
@@ -224,7 +278,12 @@ class DayLog:
         if self._closed:
             return
         summary = _summary(
-            self.mcap_path.name, self._types, self._count, self._start_ns, self._end_ns
+            self.mcap_path.name,
+            self._types,
+            self._count,
+            self._start_ns,
+            self._end_ns,
+            thumbnails=self._thumbnails,
         )
         with self._guard("closing"):
             self._storage.finish(summary)
@@ -274,8 +333,10 @@ class _Scan:
     """What one pass over a day log's MCAP file found."""
 
     ticks: int
-    start_ns: int
+    start_ns: int  # of the rows
     end_ns: int
+    thumbnails: int
+    span: tuple[int, int]  # (first, last) log time over rows and thumbnails
     complete: bool  # read through the footer
     closed_by_writer: bool  # has a footer, so damage before it is corruption, not a crash
     good_end: int
@@ -356,14 +417,34 @@ def _check_channel(stream: McapStream, channel: Any, types: TickRecordTypes) -> 
         )
 
 
+def _is_thumbnail(stream: McapStream, channel: Any) -> bool:
+    """A channel of our thumbnails: the topic and the type; anything else is not copied."""
+    if channel.topic != THUMBNAIL_TOPIC:
+        return False
+    schema = stream.schemas.get(channel.schema_id)
+    return schema is not None and schema.name == IMAGE and channel.message_encoding == "cdr"
+
+
 def _scan(mcap_path: Path, types: TickRecordTypes) -> _Scan:
-    """Count the whole TickRecords and see how the file ends, decoding nothing."""
+    """Count the whole TickRecords and thumbnails and see how the file ends, decoding nothing."""
     stream = McapStream(mcap_path)
     ticks, start_ns, end_ns = 0, 0, 0
-    for message in _messages(stream, types):
-        start_ns = message.log_time if ticks == 0 else min(start_ns, message.log_time)
-        end_ns = max(end_ns, message.log_time)
-        ticks += 1
+    thumbnails, first, last = 0, 0, 0
+    checked: set[int] = set()
+    for channel, message in stream.messages():
+        if channel.topic == TOPIC:
+            if channel.id not in checked:
+                _check_channel(stream, channel, types)
+                checked.add(channel.id)
+            start_ns = message.log_time if ticks == 0 else min(start_ns, message.log_time)
+            end_ns = max(end_ns, message.log_time)
+            ticks += 1
+        elif _is_thumbnail(stream, channel):
+            thumbnails += 1
+        else:
+            continue
+        first = message.log_time if ticks + thumbnails == 1 else min(first, message.log_time)
+        last = max(last, message.log_time)
     others = sorted({c.topic for c in stream.channels.values()} - {TOPIC})
     if TOPIC not in {c.topic for c in stream.channels.values()} and (stream.complete or others):
         raise NotADayLog(f"{mcap_path} has no {TOPIC} topic (topics: {others or 'none'})")
@@ -371,6 +452,8 @@ def _scan(mcap_path: Path, types: TickRecordTypes) -> _Scan:
         ticks=ticks,
         start_ns=start_ns,
         end_ns=end_ns,
+        thumbnails=thumbnails,
+        span=(first, last),
         complete=stream.complete,
         closed_by_writer=stream.complete or stream.closed_by_writer,
         good_end=stream.good_end,
@@ -404,6 +487,7 @@ class DayReader:
         self.bytes_dropped: int = scan.bytes_dropped
         self.start_ns: int = scan.start_ns
         self.end_ns: int = scan.end_ns
+        self.thumbnails: int = scan.thumbnails  # pictures on THUMBNAIL_TOPIC
         self._ticks = scan.ticks
 
     def __len__(self) -> int:
@@ -434,6 +518,7 @@ class RecoveryReport:
 
     path: Path  # the bag directory
     ticks: int  # rows in the bag now
+    thumbnails: int  # thumbnails in the bag now
     bytes_dropped: int  # bytes past the last whole chunk that could not be kept
     rewritten: bool  # the MCAP file was rewritten (False: only metadata.yaml, or nothing)
     damaged_copy: Path | None  # the original file, kept when bytes were dropped
@@ -443,10 +528,11 @@ class RecoveryReport:
 def recover_day(path: Path, *, keep_damaged: bool = True) -> RecoveryReport:
     """Make a day log a complete rosbag2 bag again, keeping every whole chunk.
 
-    A file that ends without a footer (a crash) is rewritten from its whole chunks,
-    with summary and footer, and given a metadata.yaml; the original is kept beside it as
-    `<name>.damaged` when bytes had to be dropped, unless `keep_damaged` is False. The
-    replacement is atomic: at every moment the bag's MCAP file is the old one or the new.
+    A file that ends without a footer (a crash) is rewritten from its whole chunks (rows
+    and thumbnails), with summary and footer, and given a metadata.yaml; the original is
+    kept beside it as `<name>.damaged` when bytes had to be dropped, unless `keep_damaged`
+    is False. The replacement is atomic: at every moment the bag's MCAP file is the old
+    one or the new.
     """
     types = tick_record_types()
     located = _locate(Path(path), trust_metadata=False)
@@ -454,26 +540,25 @@ def recover_day(path: Path, *, keep_damaged: bool = True) -> RecoveryReport:
     scan = _scan(mcap_path, types)
     if scan.complete:
         if not located.has_metadata:  # crashed between the footer and metadata.yaml
-            summary = _summary(mcap_path.name, types, scan.ticks, scan.start_ns, scan.end_ns)
+            summary = _summary(
+                mcap_path.name, types, scan.ticks, *scan.span, thumbnails=scan.thumbnails
+            )
             write_metadata(bag_dir, summary)
-        return RecoveryReport(bag_dir, scan.ticks, 0, False, None, None)
+        return RecoveryReport(bag_dir, scan.ticks, scan.thumbnails, 0, False, None, None)
 
     summary = _summary(
         mcap_path.name,
         types,
         scan.ticks,
-        scan.start_ns,
-        scan.end_ns,
+        *scan.span,
+        thumbnails=scan.thumbnails,
         recovery=f"{scan.bytes_dropped} bytes dropped ({scan.damage})",
     )
     tmp = mcap_path.with_name(f".{mcap_path.name}.recovering")
     tmp.unlink(missing_ok=True)  # left by a recovery that was itself interrupted
     writer = McapBagWriter(tmp, f"{mcap_library()}; recovered")
     channel = writer.add_topic(TOPIC, TICK_RECORD, types.msgdef, types.rihs01, [RELIABLE_QOS])
-    for i, message in enumerate(_messages(McapStream(mcap_path), types)):
-        if i == scan.ticks:
-            break
-        writer.write(channel, message.log_time, message.data)
+    _copy_whole(McapStream(mcap_path), writer, channel, types, scan)
     writer.finish(summary)
 
     damaged_copy = None
@@ -486,7 +571,35 @@ def recover_day(path: Path, *, keep_damaged: bool = True) -> RecoveryReport:
             shutil.copyfile(mcap_path, damaged_copy)
     os.replace(tmp, mcap_path)
     write_metadata(bag_dir, summary)
-    return RecoveryReport(bag_dir, scan.ticks, scan.bytes_dropped, True, damaged_copy, scan.damage)
+    return RecoveryReport(
+        bag_dir, scan.ticks, scan.thumbnails, scan.bytes_dropped, True, damaged_copy, scan.damage
+    )
+
+
+def _copy_whole(
+    stream: McapStream, writer: McapBagWriter, channel: int, types: TickRecordTypes, scan: _Scan
+) -> None:
+    """The rows and thumbnails the scan counted, bytes unchanged, into a new file."""
+    ticks, thumbnails = 0, 0
+    thumbnail_channel: int | None = None
+    checked: set[int] = set()
+    for source, message in stream.messages():
+        if ticks == scan.ticks and thumbnails == scan.thumbnails:
+            break
+        if source.topic == TOPIC and ticks < scan.ticks:
+            if source.id not in checked:
+                _check_channel(stream, source, types)
+                checked.add(source.id)
+            writer.write(channel, message.log_time, message.data)
+            ticks += 1
+        elif _is_thumbnail(stream, source) and thumbnails < scan.thumbnails:
+            if thumbnail_channel is None:
+                msgdef, type_hash = _image_type(types)
+                thumbnail_channel = writer.add_topic(
+                    THUMBNAIL_TOPIC, IMAGE, msgdef, type_hash, [RELIABLE_QOS]
+                )
+            writer.write(thumbnail_channel, message.log_time, message.data)
+            thumbnails += 1
 
 
 def _summary(
@@ -495,15 +608,65 @@ def _summary(
     ticks: int,
     start_ns: int,
     end_ns: int,
+    *,
+    thumbnails: int = 0,
     recovery: str | None = None,
 ) -> BagSummary:
     custom = dict(_FORMAT)
     if recovery is not None:
         custom["nemuri.recovered"] = recovery
+    topics = [TopicSummary(TOPIC, TICK_RECORD, types.rihs01, ticks)]
+    if thumbnails:
+        topics.append(TopicSummary(THUMBNAIL_TOPIC, IMAGE, _image_type(types)[1], thumbnails))
     return BagSummary(
         file_name=file_name,
-        topics=[TopicSummary(TOPIC, TICK_RECORD, types.rihs01, ticks)],
+        topics=topics,
         start_ns=start_ns,
         end_ns=end_ns,
         custom_data=custom,
     )
+
+
+# -- thumbnails --------------------------------------------------------------------------
+def _checked_thumbnail(rgb: object) -> np.ndarray:
+    """The picture as contiguous (h, w, 3) uint8, or InvalidThumbnail saying what is wrong."""
+    if not isinstance(rgb, np.ndarray):
+        raise InvalidThumbnail(f"a thumbnail is a numpy array, got {type(rgb).__name__}")
+    if rgb.dtype != np.uint8:
+        raise InvalidThumbnail(f"a thumbnail is uint8 RGB, got dtype {rgb.dtype}")
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or 0 in rgb.shape[:2]:
+        raise InvalidThumbnail(f"a thumbnail is (h, w, 3) RGB, got shape {rgb.shape}")
+    if max(rgb.shape[:2]) > THUMBNAIL_MAX_SIDE:
+        raise InvalidThumbnail(
+            f"a thumbnail is at most {THUMBNAIL_MAX_SIDE} pixels a side, got {rgb.shape[:2]}; "
+            "shrink the frame first"
+        )
+    return np.ascontiguousarray(rgb)
+
+
+def _image_type(types: TickRecordTypes) -> tuple[str, str]:
+    """sensor_msgs/Image's definition and RIHS01 hash, from the day log's typestore."""
+    msgdef, _ = types.typestore.generate_msgdef(IMAGE, ros_version=2)
+    return msgdef, types.typestore.hash_rihs01(IMAGE)
+
+
+def _serialize_thumbnail(types: TickRecordTypes, stamp_ns: int, rgb: np.ndarray) -> bytes:
+    """CDR bytes of the sensor_msgs/Image (rgb8, frame "camera") rclpy would publish."""
+    sec, nanosec = divmod(stamp_ns, 1_000_000_000)
+    header = types.new(
+        "std_msgs/msg/Header",
+        stamp=types.new("builtin_interfaces/msg/Time", sec=sec, nanosec=nanosec),
+        frame_id="camera",
+    )
+    height, width, _ = rgb.shape
+    msg = types.new(
+        IMAGE,
+        header=header,
+        height=height,
+        width=width,
+        encoding="rgb8",
+        is_bigendian=0,
+        step=3 * width,
+        data=rgb.reshape(-1),
+    )
+    return bytes(types.typestore.serialize_cdr(msg, IMAGE))

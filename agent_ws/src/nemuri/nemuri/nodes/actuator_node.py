@@ -249,27 +249,38 @@ class ActuatorNode(Node):
         self._pubs["diag"].publish(msg)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main(args: list[str] | None = None) -> None:
     # rclpy's own signal handler shuts the context down before `finally` runs, and then
     # the driver's closing zero cannot be published; a forward_command_controller would
     # keep the joints moving. So SIGINT and SIGTERM end the spin here instead, and the
     # spin wakes at least every 0.2 s to notice them even with no timer running.
+    #
+    # The handler only records the signal; the loop checks it between spins. It must not
+    # raise: Python runs it between any two bytecodes of this thread, and that includes the
+    # message classes' own Python code, which rclpy's take_message runs in the middle of
+    # executor.spin_once while it converts a taken message. An exception there loses its
+    # type and surfaces as pybind11's "RuntimeError: Unable to convert call argument '0'
+    # to Python object", which crashed the process on a stop; it also leaves the node's
+    # callback group taken, so nothing of the node runs again; and in `finally` (a second
+    # signal) it would cut the closing zero short.
+    stop_signals: list[int] = []
+
+    def request_stop(signum: int, frame: object) -> None:
+        stop_signals.append(signum)
+
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, _interrupt)
+        signal.signal(signum, request_stop)
     node = ActuatorNode()
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        if node.param("autostart"):
+        if node.param("autostart") and not stop_signals:
             if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
                 raise SystemExit("nemuri_actuator: configure failed")
-            node.trigger_activate()
-        while rclpy.ok():
+            if not stop_signals:
+                node.trigger_activate()
+        while rclpy.ok() and not stop_signals:
             executor.spin_once(timeout_sec=0.2)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass

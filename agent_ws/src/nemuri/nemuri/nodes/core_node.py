@@ -5,6 +5,10 @@ each tick to one dedicated worker thread, and a tick that comes while the worker
 busy is a missed tick (counted, never queued), which is how a slow brain becomes
 sleepiness. Every call into the Agent runs on that worker, so the executor never waits on
 the Agent's lock while a step runs, and never skips a timer period unseen.
+
+Once a second of node clock the core also keeps a 32x32 thumbnail of the camera in the
+day log (the raw frame, area-downscaled as the vision encoder's input is): embeddings are
+what the brain learns from, but a person, and the night's dream strip, need pictures.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from nemuri_msgs.action import Sleep
@@ -26,16 +31,20 @@ from rclpy.action import ActionClient
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import Node, Publisher, State, TransitionCallbackReturn
 from rclpy.timer import Timer
-from sensor_msgs.msg import JointState
+from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
 
 from nemuri.agent import Agent, AgentConfig, InvalidObservation
 from nemuri.contracts import MODALITIES
+from nemuri.memory.daylog import THUMBNAIL_SIZE
 from nemuri.nodes import convert, qos
+from nemuri.nodes.camera_node import image_array
 from nemuri.nodes.tick_grid import GridTimer
+from nemuri.senses.preprocess import prepare_image
 from nemuri.wakeup import open_day, wake_agent, wake_from_sleep
 
 NO_SLEEP_SERVER = "sleepy but no sleep server: living on the sliding window"
+THUMBNAIL_PERIOD_NS = 1_000_000_000  # a day log thumbnail a second of node clock (DESIGN.md)
 PARAMETERS: tuple[tuple[str, object, str], ...] = (
     ("tick_hz", 10.0, "Tick rate of the core's timer, Hz."),
     (
@@ -82,6 +91,7 @@ class CoreNode(Node):
         self._wake_version: str | None = None
         self._waking = False
         self._day_open = False
+        self._last_thumbnail_ns: int | None = None  # node clock (executor thread only)
 
     def param(self, name: str) -> object:
         return self.get_parameter(name).value
@@ -123,6 +133,7 @@ class CoreNode(Node):
             )
         self.create_subscription(String, "/hearing/words", self._on_word, qos.RELIABLE)
         self.create_subscription(JointState, "/joint_states", self._on_joints, qos.SENSOR)
+        self.create_subscription(Image, "/camera/image_raw", self._on_image, qos.SENSOR)
         self._sleep_client = ActionClient(self, Sleep, str(self.param("sleep_action")))
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nemuri-tick")
         agent = self.agent
@@ -199,6 +210,25 @@ class CoreNode(Node):
             self._input_problem(str(err))
             return
         self._inbox.append(partial(self.agent.sense_joints, position, velocity))
+
+    def _on_image(self, msg: Image) -> None:
+        """One frame a period becomes a thumbnail; the rest cost one clock read each."""
+        now_ns = self.get_clock().now().nanoseconds
+        last = self._last_thumbnail_ns
+        if last is not None and last <= now_ns < last + THUMBNAIL_PERIOD_NS:
+            return  # (a clock that went back, as a restarted sim's does, starts over)
+        try:
+            frame = image_array(msg)
+        except ValueError as err:
+            self._input_problem(f"camera frame for the thumbnail: {err}")
+            return
+        self._last_thumbnail_ns = now_ns
+        stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        self._inbox.append(partial(self._keep_thumbnail, stamp_ns or now_ns, frame))
+
+    def _keep_thumbnail(self, stamp_ns: int, frame: np.ndarray) -> None:
+        """On the worker: shrink the frame and hand it to the day log (the Agent)."""
+        self.agent.add_thumbnail(stamp_ns * 1e-9, thumbnail(frame))
 
     def _input_problem(self, reason: str, rejected: bool = True) -> None:
         with self._stats_lock:
@@ -296,6 +326,16 @@ class CoreNode(Node):
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.status = [convert.core_status(self.agent, stats, self._note, self.get_name())]
         self._pubs["diag"].publish(msg)
+
+
+def thumbnail(frame: np.ndarray, size: int = THUMBNAIL_SIZE) -> np.ndarray:
+    """An (H, W, 3) uint8 RGB frame as a (size, size, 3) uint8 thumbnail.
+
+    The same area resize as the vision encoder's input (senses.preprocess), squashed to a
+    square, not cropped, so the thumbnail shows what the brain was shown.
+    """
+    pixels = prepare_image(frame, size).transpose(1, 2, 0)
+    return np.clip(np.rint(pixels * 255.0), 0, 255).astype(np.uint8)
 
 
 def main(args: list[str] | None = None) -> None:
