@@ -80,7 +80,7 @@ class ComposedGraph:
         self._nodes: list[tuple[NodeSpec, Node]] = []
         self._active: set[str] = set()
 
-    def start(self, stop: threading.Event) -> None:
+    def start(self, stop: StopFlag) -> None:
         """Construct every node, then configure them all, then activate them all."""
         from rclpy.lifecycle import TransitionCallbackReturn
         from rclpy.parameter import Parameter
@@ -139,7 +139,7 @@ class ProcessGraph:
         self._children: list[tuple[NodeSpec, subprocess.Popen[bytes]]] = []
         self._reported: set[int] = set()
 
-    def start(self, stop: threading.Event) -> None:
+    def start(self, stop: StopFlag) -> None:
         for spec in self._specs:
             if stop.is_set():
                 return
@@ -220,7 +220,7 @@ def up(args: argparse.Namespace) -> int:
         print(f"nemuri up: {settings.source}: no enabled node", file=sys.stderr)
         return 2
 
-    stop = threading.Event()
+    stop = StopFlag()
     previous = {sig: signal.signal(sig, _stop_on(stop)) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         return _run(settings, specs, stop, args)
@@ -229,17 +229,41 @@ def up(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
 
 
-def _stop_on(stop: threading.Event) -> Callable[[int, FrameType | None], None]:
+class StopFlag:
+    """A stop request that a signal handler may raise.
+
+    Not a threading.Event: its set() takes the lock that the interrupted main thread may
+    be holding inside Event.wait(), and the handler then waits on it forever.
+    """
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep until set or `timeout` seconds passed; True when set."""
+        end = time.monotonic() + timeout
+        while not self._set and (left := end - time.monotonic()) > 0:
+            time.sleep(min(left, 0.02))
+        return self._set
+
+
+def _stop_on(stop: StopFlag) -> Callable[[int, FrameType | None], None]:
     def handler(signum: int, frame: FrameType | None) -> None:
         if stop.is_set():
-            print("nemuri up: already stopping", file=sys.stderr)
+            os.write(2, b"nemuri up: already stopping\n")  # print() is not signal-safe
         stop.set()
 
     return handler
 
 
 def _run(
-    settings: Settings, specs: list[NodeSpec], stop: threading.Event, args: argparse.Namespace
+    settings: Settings, specs: list[NodeSpec], stop: StopFlag, args: argparse.Namespace
 ) -> int:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
@@ -296,7 +320,7 @@ class _Spinner:
     no executor.shutdown() racing a thread that is still inside the wait set.
     """
 
-    def __init__(self, executor: SingleThreadedExecutor, stop: threading.Event) -> None:
+    def __init__(self, executor: SingleThreadedExecutor, stop: StopFlag) -> None:
         self._executor = executor
         self._stop = stop
         self._halt = threading.Event()
@@ -466,7 +490,7 @@ def sleep(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"nemuri sleep: {err}", file=sys.stderr)
         return 2
-    woken = threading.Event()
+    woken = StopFlag()
     previous = signal.signal(signal.SIGINT, lambda signum, frame: woken.set())
     print(
         f"nemuri sleep: sleeping on {', '.join(str(d) for d in days)}; Ctrl-C wakes",
