@@ -1,8 +1,8 @@
 """The whole default graph over real ROS on sim time, for a simulated minute.
 
 `nemuri up --mode processes` starts what `make run` starts (world, the four senses, core,
-actuator, speech: one process each) with the world faster than real time, and a probe
-node in this process watches it over DDS. One run shows, in order: the graph senses and
+actuator, speech: one process each) on the world's /clock, and a probe node in this
+process watches it over DDS. One run shows, in order: the graph senses and
 moves (the core's day log and /joint_states), an e-stop on /nemuri/estop freezes the
 joints until it is released, and MotorCommands with NaN in them are refused by the
 actuator's safety gate. Then SIGINT to `nemuri up`, which stops its children and lets the
@@ -57,7 +57,9 @@ from ros_helpers import Collector, spinning, wait_for  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
-REAL_TIME_FACTOR = 1  # sim s per wall s
+# Sim s per wall s. Real time: on two shared, busy cores the eight node processes at 2x
+# missed a tick now and then, enough to fall under the 99 % below; 1x leaves headroom.
+REAL_TIME_FACTOR = 1
 TICK_HZ = 10.0
 PERIOD_NS = 100_000_000
 MINUTE_TICKS = 600  # a simulated minute of the core's ticks ...
@@ -74,6 +76,11 @@ KEEP_ALL_BEST_EFFORT = QoSProfile(depth=5000, reliability=ReliabilityPolicy.BEST
 def stamp_ns(msg: object) -> int:
     stamp = msg.clock if isinstance(msg, Clock) else msg.header.stamp
     return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+
+def joint_states(probe: Probe) -> list[tuple[int, JointState]]:
+    """(stamp ns, message) of every /joint_states seen, in sim-time order."""
+    return sorted(((stamp_ns(m), m) for m in probe.joints.snapshot()), key=lambda e: e[0])
 
 
 def values_of(msg: DiagnosticArray, prefix: str) -> dict[str, str] | None:
@@ -280,12 +287,12 @@ def test_a_simulated_minute_of_the_default_graph(ctx: object, tmp_path: Path) ->
 
     [day] = sorted((data_dir / "days").iterdir())
     rows = list(read_day(day))
-    check_fresh(rows)
     check_words(probe, rows)
     free = hand_free_ticks(max(stamp_ns(m) for m in probe.joints.snapshot()) // PERIOD_NS)
     check_motion(probe, rows, free, estop_on)
     check_estop(probe, free, estop_on, estop_off)
     check_nan(probe, nan_from, nan_to, sent)
+    check_fresh(rows)  # last: the one check a starved CPU can fail, after all the others
 
 
 def check_fresh(rows: list[TickRow]) -> None:
@@ -299,7 +306,6 @@ def check_fresh(rows: list[TickRow]) -> None:
     per_modality = np.mean([r.present for r in counted], axis=0)
     ticks = {r.tick for r in counted}
     missed = sorted(set(range(first, last + 1)) - ticks)
-    print("FRESH", ratio, missed, first, last)
     assert ratio >= 0.99, (dict(zip(MODALITIES, per_modality, strict=True)), missed)
 
 
@@ -315,7 +321,6 @@ def check_words(probe: Probe, rows: list[TickRow]) -> None:
     on_topic = [w for sim, w in heard if lo <= sim + PERIOD_NS // 2 <= hi]
     in_log = [r.heard_word for r in rows if r.heard_word != "silence" and lo <= r.stamp_ns <= hi]
     assert on_topic, heard
-    print("WORDS", len(heard), len(on_topic), in_log[:5], on_topic[:5])
     assert in_log == on_topic
 
 
@@ -323,7 +328,7 @@ def check_motion(probe: Probe, rows: list[TickRow], free: set[int], estop_on: in
     """The core commanded motion and, with no hand on the arm, the joints followed."""
     moving = [r for r in rows if np.abs(r.motor_velocity).max() > 0.05]
     assert len(moving) > len(rows) // 2, "the newborn brain commanded (almost) no motion"
-    states = sorted((stamp_ns(m), m) for m in probe.joints.snapshot())
+    states = joint_states(probe)
     core_from = rows[0].stamp_ns
     own = [
         joints_in_order(m)[0]
@@ -333,7 +338,6 @@ def check_motion(probe: Probe, rows: list[TickRow], free: set[int], estop_on: in
     assert len(own) > 50
     q = np.asarray(own, dtype=np.float64)
     away = np.abs(q - np.asarray(REST_POSE)).max(axis=1)
-    print("MOTION", len(moving), len(rows), len(own), (away > 0.05).mean(), (np.abs(np.diff(q, axis=0)).max(axis=1) > 1e-3).sum())
     assert (away > 0.05).mean() > 0.5, "the joints stayed at the rest pose"
     steps = np.abs(np.diff(q, axis=0)).max(axis=1)
     assert (steps > 1e-3).sum() > 10, "the joints did not move by themselves"
@@ -350,7 +354,7 @@ def check_estop(probe: Probe, free: set[int], estop_on: int, estop_off: int) -> 
     assert any(np.any(v != 0.0) for v in after), "no motion after the e-stop was released"
 
     still_from = latched[0] + 2 * PERIOD_NS  # the servos settle on their held targets
-    states = sorted((stamp_ns(m), m) for m in probe.joints.snapshot())
+    states = joint_states(probe)
     frozen = [
         (s // PERIOD_NS, *joints_in_order(m))
         for s, m in states
@@ -364,11 +368,9 @@ def check_estop(probe: Probe, free: set[int], estop_on: int, estop_off: int) -> 
             runs[-1].append((tick, q, v))
         else:
             runs.append([(tick, q, v)])
-    print("ESTOP", len(during), len(frozen), [(r[0][0], len(r)) for r in runs])
     for run in runs:
         q = np.array([p for _, p, _ in run])
         v = np.array([w for _, _, w in run])
-        print("  RUN", np.abs(v).max(), np.ptp(q, axis=0).max())
         assert np.abs(v).max() < 0.02, (run[0][0], v)
         assert np.ptp(q, axis=0).max() < 2e-3, (run[0][0], q)
 
@@ -390,20 +392,18 @@ def check_nan(probe: Probe, nan_from: int, nan_to: int, sent: int) -> None:
     status = probe.actuator_status()
     before = max((int(v["rejected_commands"]) for s, v in status if s < nan_from), default=0)
     after = [v for s, v in status if s > nan_from]
-    assert after and int(after[-1]["rejected_commands"]) > before
-    print("NAN", sent, before, [v["rejected_commands"] for v in after][:8], after[-1]["last_rejection"])
+    assert after and int(after[-1]["rejected_commands"]) - before >= NAN_TICKS // 2
     assert any("non-finite velocity" in v["last_rejection"] for v in after)
     for _, msg in probe.timed(probe.gate_out):
         assert np.all(np.isfinite(msg.data))
     vmax = np.array([joint_limits()[j].velocity for j in JOINTS])
-    states = sorted((stamp_ns(m), m) for m in probe.joints.snapshot())
+    states = joint_states(probe)
     window = [
         (s, joints_in_order(m)[0])
         for s, m in states
         if nan_from - PERIOD_NS <= s <= nan_to + 2 * PERIOD_NS
     ]
     assert len(window) >= NAN_TICKS
-    print("JUMP", max(np.max(np.abs(q1 - q0) / (vmax * (s1 - s0) * 1e-9)) for (s0, q0), (s1, q1) in pairwise(window)))
     for (s0, q0), (s1, q1) in pairwise(window):
         dt = (s1 - s0) * 1e-9
         assert np.all(np.isfinite(q1))
