@@ -12,7 +12,8 @@ import numpy as np
 from sensor_msgs.msg import Image
 
 from nemuri.nodes import qos
-from nemuri.nodes.sensor_node import PARAMETERS, SensorNode, run, stamp_ns
+from nemuri.nodes.lifecycle import run
+from nemuri.nodes.sensor_node import PARAMETERS, SensorNode, stamp_ns
 
 __all__ = ["PARAMETERS", "CameraNode", "image_array", "main"]
 ENCODINGS: tuple[str, ...] = ("rgb8", "bgr8")

@@ -28,7 +28,6 @@ from nemuri_msgs.action import Sleep
 from nemuri_msgs.msg import AgentState, Embedding, MotorCommand
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.action import ActionClient
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import Node, Publisher, State, TransitionCallbackReturn
 from rclpy.timer import Timer
 from sensor_msgs.msg import Image, JointState
@@ -39,6 +38,7 @@ from nemuri.contracts import MODALITIES
 from nemuri.memory.daylog import THUMBNAIL_SIZE
 from nemuri.nodes import convert, qos
 from nemuri.nodes.camera_node import image_array
+from nemuri.nodes.lifecycle import run
 from nemuri.nodes.tick_grid import GridTimer
 from nemuri.senses.preprocess import prepare_image
 from nemuri.wakeup import open_day, wake_agent, wake_from_sleep
@@ -339,23 +339,7 @@ def thumbnail(frame: np.ndarray, size: int = THUMBNAIL_SIZE) -> np.ndarray:
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = CoreNode()
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        if node.param("autostart"):
-            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-                raise SystemExit("nemuri_core: configure failed")
-            node.trigger_activate()
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.close()
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run(CoreNode, args)
 
 
 if __name__ == "__main__":

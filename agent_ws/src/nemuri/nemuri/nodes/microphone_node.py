@@ -16,7 +16,8 @@ import numpy as np
 from nemuri_msgs.msg import AudioChunk
 
 from nemuri.nodes import qos
-from nemuri.nodes.sensor_node import PARAMETERS, SensorNode, run, stamp_ns
+from nemuri.nodes.lifecycle import run
+from nemuri.nodes.sensor_node import PARAMETERS, SensorNode, stamp_ns
 from nemuri.senses.preprocess import SenseInputError
 
 __all__ = ["PARAMETERS", "MicrophoneNode", "main"]

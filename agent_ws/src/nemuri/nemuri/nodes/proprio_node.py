@@ -10,7 +10,8 @@ from __future__ import annotations
 from sensor_msgs.msg import JointState
 
 from nemuri.nodes import convert, qos
-from nemuri.nodes.sensor_node import PARAMETERS, SensorNode, run, stamp_ns
+from nemuri.nodes.lifecycle import run
+from nemuri.nodes.sensor_node import PARAMETERS, SensorNode, stamp_ns
 from nemuri.senses.preprocess import JointReading
 
 __all__ = ["PARAMETERS", "ProprioNode", "main"]

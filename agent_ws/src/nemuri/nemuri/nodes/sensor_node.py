@@ -25,12 +25,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-import rclpy
 from builtin_interfaces.msg import Time as TimeMsg
 from diagnostic_msgs.msg import DiagnosticArray
 from nemuri_msgs.msg import Embedding
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import Node, Publisher, State, TransitionCallbackReturn
 from rclpy.timer import Timer
 
@@ -274,24 +272,3 @@ class SensorNode(Node):
         name = f"{self.get_name()}: {self.modality} encoder"
         msg.status = [convert.diagnostic_status(name, self.get_name(), warn, values)]
         self._pubs["diag"].publish(msg)
-
-
-def run(node_class: type[SensorNode], args: list[str] | None = None) -> None:
-    """main() of every sensor node: spin until Ctrl-C or SIGTERM, then close cleanly."""
-    rclpy.init(args=args)
-    node = node_class()
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        if node.param("autostart"):
-            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-                raise SystemExit(f"{node.get_name()}: configure failed (see the log)")
-            node.trigger_activate()
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.close()
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()

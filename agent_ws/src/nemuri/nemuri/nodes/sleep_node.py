@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from nemuri_msgs.action import Sleep
 from nemuri_msgs.msg import AudioChunk, Touch
@@ -40,7 +39,6 @@ from nemuri_msgs.srv import Dream
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.action.server import ServerGoalHandle
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import Node, Publisher, State, TransitionCallbackReturn
 from rclpy.service import Service
 from rclpy.task import Future
@@ -49,6 +47,7 @@ from rclpy.timer import Timer
 from nemuri.brain import checkpoint
 from nemuri.cli import BRAINS_DIR, DEFAULT_DATA_DIR, REPLAY_DIR, night_metrics, unslept_days
 from nemuri.nodes import convert, qos
+from nemuri.nodes.lifecycle import run
 from nemuri.sleep import (
     AgeSchedule,
     NightProgress,
@@ -566,23 +565,7 @@ def _describe(p: NightProgress) -> str:
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = SleepNode()
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        if node.param("autostart"):
-            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-                raise SystemExit("nemuri_sleep: configure failed (see the log)")
-            node.trigger_activate()
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.close()
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run(SleepNode, args)
 
 
 if __name__ == "__main__":

@@ -27,17 +27,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from nemuri_msgs.msg import AudioChunk
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import Node, Publisher, State, TransitionCallbackReturn
 from rclpy.subscription import Subscription
 from rclpy.timer import Timer
 from std_msgs.msg import String
 
 from nemuri.nodes import convert, qos
+from nemuri.nodes.lifecycle import run
 from nemuri.nodes.tick_grid import GridTimer
 from nemuri.senses.voice import SAMPLE_RATE, VoiceError, espeak_available, synthesize
 
@@ -310,23 +309,7 @@ def _sounddevice() -> Any:
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = SpeechNode()
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        if node.param("autostart"):
-            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-                raise SystemExit("nemuri_speech: configure failed (see the log)")
-            node.trigger_activate()
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.close()
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run(SpeechNode, args)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ import numpy as np
 from nemuri_msgs.msg import Touch
 
 from nemuri.nodes import qos
-from nemuri.nodes.sensor_node import PARAMETERS, SensorNode, run, stamp_ns
+from nemuri.nodes.lifecycle import run
+from nemuri.nodes.sensor_node import PARAMETERS, SensorNode, stamp_ns
 from nemuri.senses.preprocess import SenseInputError, TouchReading
 
 __all__ = ["PARAMETERS", "TouchNode", "main"]

@@ -37,11 +37,9 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from nemuri_msgs.msg import AudioChunk, Touch
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import Node, Publisher, State, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.subscription import Subscription
@@ -51,6 +49,7 @@ from std_msgs.msg import Float64MultiArray, String
 
 from nemuri.contracts import JOINTS
 from nemuri.nodes import convert, qos
+from nemuri.nodes.lifecycle import run
 from nemuri.nodes.speech_node import audio_chunk, chunk_samples
 from nemuri.senses.voice import SAMPLE_RATE, Voice, VoiceConfig, VoiceError, espeak_available
 from nemuri.worlds.caretaker import Caretaker
@@ -396,23 +395,7 @@ def touch(pads: tuple[str, ...], newtons: np.ndarray, stamp_ns: int) -> Touch:
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = WorldNode()
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        if node.param("autostart"):
-            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-                raise SystemExit("nemuri_world: configure failed (see the log)")
-            node.trigger_activate()
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.close()
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run(WorldNode, args)
 
 
 if __name__ == "__main__":
