@@ -119,6 +119,21 @@ def start_sensor_process(hz: float, modalities: str, seconds: float) -> subproce
     )
 
 
+def children_of(pid: int) -> list[int]:
+    """PIDs whose parent is `pid` (`nemuri up --mode processes` runs each node in a
+    session of its own, so cleanup after a failed test finds them by parent)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
 def stop_process(proc: subprocess.Popen, sig: int = signal.SIGINT, timeout: float = 10.0) -> str:
     """Signal a child we started, wait, kill it if it hangs; return what it printed."""
     if proc.poll() is None:

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from nemuri.memory.daylog import read_day
+from ros_helpers import children_of
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -34,20 +35,6 @@ CORE_ALONE = [
     *(arg for key in OTHER_NODES for arg in ("--set", f"nodes.{key}.enabled=false")),
     *("--set", "use_sim_time=false"),
 ]
-
-
-def children_of(pid: int) -> list[int]:
-    """PIDs whose parent is `pid` (processes mode's nodes run in sessions of their own)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def stop_everything(proc: subprocess.Popen) -> None:

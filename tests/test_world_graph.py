@@ -53,7 +53,7 @@ from nemuri.nodes.convert import float64_array, joints_in_order, to_stamp  # noq
 from nemuri.worlds.curriculum import LESSON, day_schedule, load_curriculum  # noqa: E402
 from nemuri.worlds.description import joint_limits  # noqa: E402
 from nemuri.worlds.mujoco_world import rendering_available  # noqa: E402
-from ros_helpers import Collector, spinning, wait_for  # noqa: E402
+from ros_helpers import Collector, children_of, spinning, wait_for  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -187,20 +187,6 @@ def stop_by_pid(proc: subprocess.Popen, children: list[int]) -> None:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-
-
-def children_of(pid: int) -> list[int]:
-    """PIDs whose parent is `pid`: the node processes, each in a session of its own."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 @pytest.fixture
