@@ -12,7 +12,7 @@ MSGS_FILES := $(wildcard $(MSGS_SRC)/msg/*.msg $(MSGS_SRC)/srv/*.srv $(MSGS_SRC)
 # DDS stays on loopback for everything make starts (tests choose their own domain ids).
 export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 
-.PHONY: run test bench lint lock setup clean
+.PHONY: run test test-graph bench lint lock setup clean
 .DEFAULT_GOAL := run
 
 setup: $(STAMPS)/nemuri
@@ -47,7 +47,12 @@ run: setup
 	$(BIN)/nemuri up
 
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not graph"
+
+# The whole default graph for a simulated minute over real ROS. Kept out of `make test`
+# until its freshness check is stable: it missed 99 % (touch 97.9 %) in 1 of 3 clean runs.
+test-graph: setup
+	$(BIN)/python -m pytest -q -m graph
 
 bench: setup
 	$(BIN)/python bench/core_step.py --quick

@@ -55,7 +55,7 @@ from nemuri.worlds.description import joint_limits  # noqa: E402
 from nemuri.worlds.mujoco_world import rendering_available  # noqa: E402
 from ros_helpers import Collector, children_of, spinning, wait_for  # noqa: E402
 
-pytestmark = [pytest.mark.ros, pytest.mark.slow]
+pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.graph]
 
 # Sim s per wall s. Real time: on two shared, busy cores the eight node processes at 2x
 # missed a tick now and then, enough to fall under the 99 % below; 1x leaves headroom.
