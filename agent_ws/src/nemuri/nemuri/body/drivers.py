@@ -4,8 +4,8 @@ The topic driver serves two bodies with one class: ros2_control's
 `forward_command_controller` with a velocity interface (Gazebo) takes
 std_msgs/Float64MultiArray, one value per joint in the controller's joint order, on
 `/forward_velocity_controller/commands`; the MuJoCo world node takes the same message on
-`/world/joint_velocity_commands`. Only the topic differs. A serial driver for the firmware
-comes later behind the same Protocol.
+`/world/joint_velocity_commands`. Only the topic differs. The firmware's driver is
+serial_driver.SerialDriver, behind the same Protocol.
 
 body/ stays free of ROS (DESIGN.md, Layout): `TopicDriver` is handed the function that
 publishes a vector, and the actuator node builds that function from its lifecycle

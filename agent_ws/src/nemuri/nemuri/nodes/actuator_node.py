@@ -7,16 +7,24 @@ so nothing waits. The node ticks on the shared grid after the core (tick_phase 0
 the core's 0.2), so each tick finds the command the core published for it. A command is
 used at most once: a tick without a fresh one counts toward the gate's watchdog and is
 never a repeat of the last. An e-stop acts at once, not at the next tick.
+
+With `driver: serial` the node owns the link to the body's firmware (body/serial_driver):
+the gate's velocities become position targets there, and the body's state frames come
+back on the link's reader thread. That thread only queues them and wakes the executor (a
+guard condition), so every publish of /joint_states and /touch, and the gate's positions,
+happen on the one executor thread as before. The link's health joins /diagnostics.
 """
 
 from __future__ import annotations
 
 import signal
+import threading
+from collections import deque
 
 import numpy as np
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray
-from nemuri_msgs.msg import MotorCommand
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from nemuri_msgs.msg import MotorCommand, Touch
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.duration import Duration
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -28,12 +36,18 @@ from std_msgs.msg import Bool, Float64MultiArray
 
 from nemuri.body.drivers import WORLD_COMMAND_TOPIC, JointDriver, TopicDriver, TopicDriverConfig
 from nemuri.body.safety import Command, GateOutput, SafetyConfig, SafetyGate
-from nemuri.contracts import REST_POSE
+from nemuri.body.serial_driver import (
+    BodyReading,
+    SerialDriver,
+    SerialDriverConfig,
+    ServoCalibration,
+)
+from nemuri.contracts import JOINTS, REST_POSE, TOUCH_PADS
 from nemuri.nodes import convert, qos
 from nemuri.nodes.tick_grid import GridTimer
 from nemuri.worlds.description import joint_limits
 
-DRIVERS: tuple[str, ...] = ("topic",)  # "serial" joins in the firmware issue
+DRIVERS: tuple[str, ...] = ("topic", "serial")
 PARAMETERS: tuple[tuple[str, object, str], ...] = (
     ("tick_hz", 10.0, "Tick rate of the gate and the driver, Hz (the core's tick rate)."),
     (
@@ -42,13 +56,22 @@ PARAMETERS: tuple[tuple[str, object, str], ...] = (
         "Where in each period the actuator ticks, as a fraction of it: after the core "
         "(0.2), so each tick finds the command the core published for it.",
     ),
-    ("driver", "topic", "Where safe velocities go: topic (Float64MultiArray, JOINTS order)."),
+    (
+        "driver",
+        "topic",
+        "Where safe velocities go: topic (Float64MultiArray, JOINTS order) or serial (the "
+        "body's firmware, as position targets; the node then publishes /joint_states and "
+        "/touch from the body's state frames).",
+    ),
     (
         "driver_topic",
         WORLD_COMMAND_TOPIC,
         "The topic driver's topic: /world/joint_velocity_commands for the MuJoCo world, "
         "/forward_velocity_controller/commands for ros2_control in Gazebo.",
     ),
+    ("serial_port", "/dev/ttyACM0", "The serial driver's port (the board's USB serial)."),
+    ("serial_baud", 115200, "The serial driver's baud rate (the firmware's: 115200)."),
+    ("serial_reconnect_s", 0.5, "Seconds between attempts to reopen a lost serial port."),
     ("command_topic", "/nemuri/motor_command", "MotorCommand input (the core's)."),
     ("watchdog_ticks", 5, "Ticks in a row without a valid command before going to rest."),
     ("max_acceleration", 10.0, "Rate limit, rad/s^2 per joint; slowing toward 0 is free."),
@@ -80,6 +103,9 @@ class ActuatorNode(Node):
         self._joint_problem = ""
         self._output: GateOutput | None = None
         self._reported = (0, 0)  # (rejected, watchdog trips) at the last /diagnostics
+        self._readings: deque[BodyReading] = deque(maxlen=50)  # from the serial reader thread
+        self._readings_lock = threading.Lock()
+        self._reading_wake = None  # a guard condition: the reader thread wakes the executor
 
     def param(self, name: str) -> object:
         return self.get_parameter(name).value
@@ -93,13 +119,26 @@ class ActuatorNode(Node):
         except (OSError, ValueError) as err:
             self.get_logger().error(f"configure failed: {err}")
             return TransitionCallbackReturn.FAILURE
-        topic = str(self.param("driver_topic"))
         publisher = self.create_lifecycle_publisher
-        self._pubs = {
-            "driver": publisher(Float64MultiArray, topic, qos.COMMAND),
-            "diag": publisher(DiagnosticArray, "/diagnostics", qos.DIAGNOSTICS),
-        }
-        self.driver = TopicDriver(TopicDriverConfig(topic), self._publish_velocities)
+        self._pubs = {"diag": publisher(DiagnosticArray, "/diagnostics", qos.DIAGNOSTICS)}
+        if self.param("driver") == "serial":
+            self._pubs["joints"] = publisher(JointState, "/joint_states", qos.SENSOR)
+            self._pubs["touch"] = publisher(Touch, "/touch", qos.SENSOR)
+            self._reading_wake = self.create_guard_condition(self._on_readings)
+            self.driver = SerialDriver(
+                SerialDriverConfig(
+                    port=str(self.param("serial_port")),
+                    baud=int(self.param("serial_baud")),
+                    tick_hz=float(self.param("tick_hz")),
+                    reconnect_s=float(self.param("serial_reconnect_s")),
+                ),
+                ServoCalibration.from_limits(self.gate.config.limits),
+                on_reading=self._queue_reading,
+            )
+        else:
+            topic = str(self.param("driver_topic"))
+            self._pubs["driver"] = publisher(Float64MultiArray, topic, qos.COMMAND)
+            self.driver = TopicDriver(TopicDriverConfig(topic), self._publish_velocities)
         command_topic = str(self.param("command_topic"))
         self.create_subscription(MotorCommand, command_topic, self._on_command, qos.COMMAND)
         self.create_subscription(JointState, "/joint_states", self._on_joints, qos.SENSOR)
@@ -126,6 +165,9 @@ class ActuatorNode(Node):
             self.destroy_lifecycle_publisher(pub)
         for sub in list(self.subscriptions):
             self.destroy_subscription(sub)
+        if self._reading_wake is not None:
+            self.destroy_guard_condition(self._reading_wake)
+            self._reading_wake = None
         self.gate, self._pubs, self._command, self._positions = None, {}, None, None
         self._output, self._reported = None, (0, 0)  # the next gate counts from zero
         return super().on_cleanup(state)
@@ -142,7 +184,9 @@ class ActuatorNode(Node):
         """
         self._stop_ticking()
         driver, self.driver = self.driver, None
-        if driver is not None and self.context.ok():
+        if isinstance(driver, SerialDriver):
+            driver.close()  # the body's own watchdog rests the joints
+        elif driver is not None and self.context.ok():
             driver.close()
             self._pubs["driver"].wait_for_all_acked(Duration(seconds=0.5))
 
@@ -210,6 +254,38 @@ class ActuatorNode(Node):
         timeout_ns = float(self.param("joint_state_timeout_s")) * 1e9
         return self._positions if age_ns <= timeout_ns else None
 
+    def _queue_reading(self, reading: BodyReading) -> None:
+        """On the serial reader thread: hand the reading to the executor thread."""
+        with self._readings_lock:
+            self._readings.append(reading)
+        wake = self._reading_wake
+        if wake is not None:
+            wake.trigger()
+
+    def _on_readings(self) -> None:
+        """The body's state frames: the gate's positions, /joint_states and /touch."""
+        with self._readings_lock:
+            readings, self._readings = list(self._readings), deque(maxlen=50)
+        for reading in readings:
+            now = self.get_clock().now()
+            self._positions, self._positions_ns = reading.position, now.nanoseconds
+            if self._tick_timer is None:
+                continue  # inactive: the lifecycle publishers are off
+            joints = JointState(
+                name=list(JOINTS),
+                position=convert.float64_array(reading.position),
+                velocity=convert.float64_array(reading.velocity),
+            )
+            joints.header.stamp = now.to_msg()
+            self._pubs["joints"].publish(joints)
+            touch = Touch(
+                pads=list(TOUCH_PADS),
+                pressure=convert.float32_array(reading.touch),
+                normalised=True,
+            )
+            touch.header.stamp = now.to_msg()
+            self._pubs["touch"].publish(touch)
+
     def _publish_velocities(self, velocities: np.ndarray) -> None:
         """The topic driver's way out: one Float64MultiArray, JOINTS order."""
         self._pubs["driver"].publish(Float64MultiArray(data=convert.float64_array(velocities)))
@@ -240,13 +316,58 @@ class ActuatorNode(Node):
             "ticks": stats.ticks,
             "joint_positions_known": known,
             "last_joint_state_problem": self._joint_problem,
-            "driver": f"{self.param('driver')} {self.param('driver_topic')}",
+            "driver": self._driver_name(),
         }
         msg = DiagnosticArray()
         msg.header.stamp = self.get_clock().now().to_msg()
         name = "nemuri_actuator: safety gate"
         msg.status = [convert.diagnostic_status(name, self.get_name(), warn, values)]
+        if isinstance(self.driver, SerialDriver):
+            msg.status.append(self._link_status())
         self._pubs["diag"].publish(msg)
+
+    def _driver_name(self) -> str:
+        if self.param("driver") == "serial":
+            return f"serial {self.param('serial_port')}"
+        return f"topic {self.param('driver_topic')}"
+
+    def _link_status(self) -> DiagnosticStatus:
+        """The serial link's health, and the body's own counters from its last state."""
+        health = self.driver.health()
+        age = health.last_state_age_s
+        if not health.connected:
+            warn = f"serial port {self.param('serial_port')} lost: {health.last_error}"
+        elif age is None or age > 0.5:
+            warn = "no state from the body" + ("" if age is None else f" for {age:.1f} s")
+        else:
+            warn = ""
+        values: dict[str, object] = {
+            "port": self.param("serial_port"),
+            "connected": health.connected,
+            "frames_ok": health.frames_ok,
+            "frames_bad": health.frames_bad,
+            "frames_dropped": health.frames_dropped,
+            "frames_unexpected": health.frames_unexpected,
+            "bytes_skipped": health.bytes_skipped,
+            "sends": health.sends,
+            "sends_refused": health.sends_refused,
+            "reconnects": health.reconnects,
+            "last_state_age_s": "" if age is None else f"{age:.3f}",
+            "last_error": health.last_error,
+        }
+        body = health.body
+        if body is not None:
+            values |= {
+                "body_resting": body.resting,
+                "body_uptime_ms": body.uptime_ms,
+                "body_rx_ok": body.rx_ok,
+                "body_rx_bad": body.rx_bad,
+                "body_rx_rejected": body.rx_rejected,
+                "body_rx_skipped": body.rx_skipped,
+                "body_watchdog_trips": body.watchdog_trips,
+            }
+        name = "nemuri_actuator: serial link"
+        return convert.diagnostic_status(name, self.get_name(), warn, values)
 
 
 def main(args: list[str] | None = None) -> None:
