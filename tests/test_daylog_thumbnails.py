@@ -162,7 +162,7 @@ def test_the_agent_keeps_thumbnails_while_awake_only(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------- the core
 def test_the_core_shrinks_a_frame_by_area_as_the_encoder_does() -> None:
     pytest.importorskip("rclpy")
-    from nemuri.nodes.core_node import thumbnail
+    from nemuri.memory.daylog import thumbnail
 
     blocks = picture(7)  # every 3x3 block of the frame is one colour
     frame = blocks.repeat(3, axis=0).repeat(3, axis=1)

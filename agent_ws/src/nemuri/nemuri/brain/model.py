@@ -296,6 +296,11 @@ class Brain(nn.Module):
             if name.endswith("c_proj.weight"):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
         nn.init.normal_(self.fusion.missing, mean=0.0, std=0.02)
+        # A newborn barely moves: at std 0.02 its motor head would drive every joint at
+        # ~0.3 rad/s into its limits, and the day it learns from would be that flailing,
+        # not where the caretaker's hand left the arm. At 1/10 of it (~0.03 rad/s) the arm
+        # stays put between lessons, and the motor head still learns at full speed.
+        nn.init.normal_(self.head_motor.weight, mean=0.0, std=0.002)
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:

@@ -26,6 +26,7 @@ from typing import Any, Final
 import numpy as np
 
 from nemuri.contracts import EMBEDDING_DIMS
+from nemuri.senses.preprocess import prepare_image
 
 from .errors import (
     CorruptDayLog,
@@ -59,6 +60,7 @@ __all__ = [
     "list_days",
     "read_day",
     "recover_day",
+    "thumbnail",
 ]
 
 TOPIC: Final[str] = "/nemuri/tick_record"
@@ -68,6 +70,18 @@ IMAGE: Final[str] = "sensor_msgs/msg/Image"
 THUMBNAIL_SIZE: Final[int] = 32  # the side the core logs (DESIGN.md, Day log)
 # Larger pictures are refused: a full frame a second would make the day log a video.
 THUMBNAIL_MAX_SIDE: Final[int] = 64
+
+
+def thumbnail(frame: np.ndarray, size: int = THUMBNAIL_SIZE) -> np.ndarray:
+    """An (H, W, 3) uint8 RGB frame as a (size, size, 3) uint8 thumbnail.
+
+    The same area resize as the vision encoder's input (senses.preprocess), squashed to a
+    square, not cropped, so the thumbnail shows what the brain was shown.
+    """
+    pixels = prepare_image(frame, size).transpose(1, 2, 0)
+    return np.clip(np.rint(pixels * 255.0), 0, 255).astype(np.uint8)
+
+
 _DAY_NAME: Final[re.Pattern[str]] = re.compile(r"^day-(\d+)-")
 # Recorded in metadata.yaml's custom_data, so a later nemuri can tell how a bag was written.
 _FORMAT: Final[dict[str, str]] = {"nemuri.day_log_format": "1"}

@@ -32,6 +32,9 @@ class DreamConfig:
     seed_ticks: int = 32  # real ticks the brain is stepped through first
     dream_ticks: int = 64  # ticks it then runs on its own predictions
     temperature: float = 0.0  # word choice: 0 = the most likely word, else sampled
+    # A dream hears a word only when it expects it this surely, as the waking agent voices
+    # one only above its speech threshold: an unsure argmax is noise, not a memory.
+    word_confidence: float = 0.5
     max_motor_velocity: float = 2.0  # rad/s, the clip the Agent applies to its command
 
 
@@ -75,7 +78,7 @@ def dream(brain: Brain, seed: Segment, config: DreamConfig, rng: np.random.Gener
         drowsiness = seed.drowsiness[n_seed - 1]
         words = []
         for _ in range(config.dream_ticks):
-            word = _choose_word(out.word_logits, config.temperature, rng)
+            word = _choose_word(out.word_logits, config.temperature, config.word_confidence, rng)
             motor = np.clip(out.motor, -config.max_motor_velocity, config.max_motor_velocity)
             x = fuse_tick(
                 _present_slices(out.next_embeddings, present, dims),
@@ -118,9 +121,16 @@ def _present_slices(
     return parts
 
 
-def _choose_word(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
-    if temperature <= 0.0:
-        return int(np.argmax(logits))
-    z = logits.astype(np.float64) / temperature
+def _choose_word(
+    logits: np.ndarray, temperature: float, confidence: float, rng: np.random.Generator
+) -> int:
+    """The dreamt word: the likeliest (or sampled); silence when not `confidence` sure."""
+    z = logits.astype(np.float64)
     p = np.exp(z - z.max())
-    return int(rng.choice(len(p), p=p / p.sum()))
+    p /= p.sum()
+    if temperature <= 0.0:
+        word = int(np.argmax(p))
+    else:
+        q = np.exp((z - z.max()) / temperature)
+        word = int(rng.choice(len(q), p=q / q.sum()))
+    return word if p[word] >= confidence else load_vocabulary().silence_id

@@ -73,6 +73,7 @@ class SimulatedDay:
         self.versions = {m: enc.version for m, enc in self.senses.items()}
         self.events: CaretakerEvents | None = None
         self._command: np.ndarray | None = None
+        self.last_frame: np.ndarray | None = None  # the camera's latest (H, W, 3) RGB frame
 
     def sense(self, tick: int, now: float) -> Observation:
         events = self.events = self.caretaker.tick(tick)
@@ -82,8 +83,11 @@ class SimulatedDay:
         self._command = None
         _, position, velocity = self.world.joint_state()
         _, newtons = self.world.touch()
+        frame = self.last_frame = self.world.render_camera(
+            self.config.camera_size, self.config.camera_size
+        )
         raw = {
-            "vision": self.world.render_camera(self.config.camera_size, self.config.camera_size),
+            "vision": frame,
             "audio": self.microphone.block(),
             "touch": newtons,
             "proprio": np.concatenate([position, velocity]),
