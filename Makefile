@@ -49,8 +49,8 @@ run: setup
 test: setup
 	$(BIN)/python -m pytest -q -m "not graph"
 
-# The whole default graph for a simulated minute over real ROS. Kept out of `make test`
-# until its freshness check is stable: it missed 99 % (touch 97.9 %) in 1 of 3 clean runs.
+# Tests marked `graph`, kept out of `make test`. (The whole default graph for a simulated
+# minute, tests/test_world_graph.py, is in `make test`.)
 test-graph: setup
 	$(BIN)/python -m pytest -q -m graph
 

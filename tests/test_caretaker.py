@@ -105,10 +105,12 @@ def test_a_whole_day_drives_the_world_as_scheduled():
     assert [(t, a[0]) for t, a in world.of("hide")] == [(s.end, s.object.object) for s in lessons]
     assert [t for t, _ in world.of("release")] == [s.end for s in lessons]
 
-    # the word, exactly at its onset, once per lesson: each of the 8 words 12 times
+    # the word, exactly at its onset, once per named lesson
     said = [(e.tick, e.word) for e in events if e.word is not None]
-    assert said == [(s.word_tick, s.object.word) for s in lessons]
-    assert Counter(w for _, w in said) == dict.fromkeys(DAY.words, 12)
+    named = [s for s in lessons if s.word_tick is not None]
+    assert said == [(s.word_tick, s.object.word) for s in named]
+    assert 0 < len(lessons) - len(named) < len(lessons) / 2  # some lessons go unnamed
+    assert Counter(w for _, w in said) == Counter(s.object.word for s in named)
     assert all(e.audio is None for e in events)  # no voice given: words without sound
 
     # the hand holds the arm from 1.5 s until the object leaves, and only then

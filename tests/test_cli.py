@@ -152,10 +152,12 @@ def test_version(capsys):
 def test_only_working_commands_are_offered(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
-    assert "up" in capsys.readouterr().out
-    for later in ("record", "replay"):
+    offered = capsys.readouterr().out
+    assert "up" in offered and "record" in offered and "replay" in offered
+    # a usage error exits 2 before anything starts (no recording, no replay)
+    for usage_error in (["replay"], ["record", "--split-size", "big"]):
         with pytest.raises(SystemExit) as caught:
-            main([later])
+            main(usage_error)
         assert caught.value.code == 2
 
 
@@ -171,6 +173,8 @@ def test_dry_run_prints_the_resolved_graph(capsys, tmp_path, monkeypatch):
             "core.tick_hz=50",
             "--set",
             f"core.data_dir={tmp_path}",
+            "--set",
+            f"sleep.data_dir={tmp_path}",
         ]
     )
     assert code == 0
@@ -179,6 +183,7 @@ def test_dry_run_prints_the_resolved_graph(capsys, tmp_path, monkeypatch):
     assert printed["overrides"] == [
         "core.tick_hz=50",
         f"core.data_dir={tmp_path}",
+        f"sleep.data_dir={tmp_path}",
         "mode=processes",
     ]
     assert [n["name"] for n in printed["nodes"]] == [
@@ -190,6 +195,7 @@ def test_dry_run_prints_the_resolved_graph(capsys, tmp_path, monkeypatch):
         "/nemuri_core",
         "/nemuri_actuator",
         "/nemuri_speech",
+        "/nemuri_sleep",
     ]
     nodes = {n["name"]: n for n in printed["nodes"]}
     core = nodes["/nemuri_core"]
@@ -203,6 +209,12 @@ def test_dry_run_prints_the_resolved_graph(capsys, tmp_path, monkeypatch):
 def test_a_config_error_exits_2_before_anything_starts(capsys):
     assert main(["up", "--set", "core.tick_hz=fast"]) == 2
     assert "core.tick_hz" in capsys.readouterr().err
+
+
+def test_a_core_and_a_sleep_node_on_different_data_dirs_exit_2(capsys, tmp_path):
+    assert main(["up", "--dry-run", "--set", f"core.data_dir={tmp_path}"]) == 2
+    told = capsys.readouterr().err
+    assert f"core.data_dir={tmp_path}" in told and "sleep.data_dir" in told
 
 
 def state(tick, **fields):

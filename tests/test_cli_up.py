@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow]
 STATUS = re.compile(r"^awake \| tick (\d+) @ (\d+\.\d) Hz")
 START_TIMEOUT_S = 90.0  # first run: the core creates and exports a fresh brain
 # The default graph less every node but the core, on wall time: nothing publishes /clock.
-OTHER_NODES = ("world", "camera", "microphone", "touch", "proprio", "actuator", "speech")
+OTHER_NODES = ("world", "camera", "microphone", "touch", "proprio", "actuator", "speech", "sleep")
 CORE_ALONE = [
     *(arg for key in OTHER_NODES for arg in ("--set", f"nodes.{key}.enabled=false")),
     *("--set", "use_sim_time=false"),
@@ -72,8 +72,7 @@ def run_until_stopped(
             "up",
             "--mode",
             mode,
-            "--set",
-            f"core.data_dir={data_dir}",
+            *("--set", f"core.data_dir={data_dir}", "--set", f"sleep.data_dir={data_dir}"),
             *graph_args,
         ],
         stdout=subprocess.PIPE,
@@ -158,8 +157,7 @@ def test_a_node_that_cannot_configure_fails_the_run(tmp_path):
             "nemuri.cli",
             "up",
             "--no-status",
-            "--set",
-            f"core.data_dir={tmp_path}",
+            *("--set", f"core.data_dir={tmp_path}", "--set", f"sleep.data_dir={tmp_path}"),
             "--set",
             "core.runtime=no_such_runtime",
         ],

@@ -162,3 +162,34 @@ def test_a_version_that_does_not_load_wakes_with_the_old_brain(data_dir):
         assert not agent.asleep and agent.runtime is old_runtime
     finally:
         agent.close()
+
+
+def test_waking_takes_the_new_brains_age_from_its_manifest(data_dir):
+    """After a night the age shown is the woken version's, not the count kept awake."""
+    from nemuri.wakeup import wake_from_sleep
+
+    def shown(agent) -> tuple[str, int, int]:
+        state = convert.agent_state(agent, agent.tick_count, 0, 0.0, "")
+        return state.model_version, state.age_ticks, state.nights
+
+    brains = data_dir / "brains"
+    brain, _ = checkpoint.load(brains / "v0000")
+    checkpoint.save(brains, brain, parent=0, nights=1, ticks_seen=1234)
+    agent = wake_agent(data_dir, AgentConfig(), time.perf_counter)  # the latest: v0001
+    try:
+        assert shown(agent) == ("v0001", 1234, 1)
+        for i in range(7):
+            agent.tick(float(i) / 10)
+        assert agent.age_ticks == 1241, "awake, every tick counts"
+        agent.fall_asleep()  # a rejected night wakes as the parent, at the parent's age
+        assert wake_from_sleep(agent, data_dir, "onnx", "v0000") == "v0000"
+        assert shown(agent) == ("v0000", 0, 0)
+        checkpoint.save(brains, brain, parent=1, nights=2, ticks_seen=5000)
+        agent.fall_asleep()
+        assert wake_from_sleep(agent, data_dir, "onnx", "v0002") == "v0002"
+        assert shown(agent) == ("v0002", 5000, 2)
+        agent.fall_asleep()  # a version that does not load keeps the brain and its age
+        assert wake_from_sleep(agent, data_dir, "onnx", "v0042") == "v0002"
+        assert shown(agent) == ("v0002", 5000, 2)
+    finally:
+        agent.close()

@@ -192,10 +192,15 @@ def test_each_object_twelve_times_in_shuffled_order_with_design_timing():
     assert Counter(s.object.object for s in lessons) == {o.object: 12 for o in day.objects}
     order = [day.index(s.object.object) for s in lessons]
     assert order != sorted(order) and order != list(np.tile(np.arange(8), 12))
+    unnamed = [s for s in lessons if s.word_tick is None]
+    assert 0.1 < len(unnamed) / len(lessons) < 0.4  # lesson.unnamed: 0.25 of them, drawn
     for s in lessons:
-        assert s.word_tick - s.start == 10  # the word exactly 1.0 s after the object appears
+        if s.word_tick is not None:
+            assert s.word_tick - s.start == 10  # the word exactly 1.0 s after the object
         assert s.guide_tick - s.start == 15  # the hand at 1.5 s
-        assert s.hold_tick - s.guide_tick == 9 and s.end - s.hold_tick == 4
+        # then the hand's approach and hold, as long as the file says, in whole ticks
+        approach, hold = day.ticks(day.lesson.approach), day.ticks(day.lesson.hold)
+        assert s.hold_tick - s.guide_tick == approach and s.end - s.hold_tick == hold
         assert s.object.word == day.objects[day.index(s.object.object)].word
         if s.touch_ticks is not None:
             assert s.hold_tick <= s.touch_ticks[0] < s.touch_ticks[1] <= s.end
@@ -206,9 +211,18 @@ def test_each_object_twelve_times_in_shuffled_order_with_design_timing():
 
 
 def test_phases_follow_the_lesson():
-    s = day_schedule(load_curriculum())[0]
+    day = load_curriculum()
+    schedule = day_schedule(day)
+    guide, hold, gap = (day.ticks(t) for t in (day.lesson.approach, day.lesson.hold, 0.2))
+    s = next(s for s in schedule if s.word_tick is not None)
     phases = [s.phase(t) for t in range(s.start - 1, s.next_start + 1)]
-    assert phases == [IDLE] + [SHOW] * 10 + [WORD] * 5 + [GUIDE] * 9 + [HOLD] * 4 + [IDLE] * 3
+    lesson = [SHOW] * 10 + [WORD] * 5 + [GUIDE] * guide + [HOLD] * hold
+    assert phases == [IDLE, *lesson, *[IDLE] * (gap + 1)]
+    # An unnamed lesson shows the object until the hand comes, and nothing is said.
+    s = next(s for s in schedule if s.word_tick is None)
+    phases = [s.phase(t) for t in range(s.start - 1, s.next_start + 1)]
+    lesson = [SHOW] * 15 + [GUIDE] * guide + [HOLD] * hold
+    assert phases == [IDLE, *lesson, *[IDLE] * (gap + 1)]
 
 
 def test_the_same_seed_gives_the_same_day_and_another_seed_another():
@@ -222,11 +236,41 @@ def test_the_same_seed_gives_the_same_day_and_another_seed_another():
 
 
 def test_timing_holds_at_fifty_hertz():
-    day = replace(load_curriculum(), tick_hz=50.0, day_ticks=15_000)
+    ten = load_curriculum()
+    day = ten.at_rate(50.0)
+    assert (day.tick_hz, day.day_ticks, day.day_s) == (50.0, 15_000, ten.day_s)
     s = day_schedule(day)[0]
     assert (s.start, s.word_tick - s.start, s.guide_tick - s.start) == (50, 50, 75)
     with pytest.raises(CurriculumError, match=r"lesson\.approach: 0\.91 s"):
         replace(day, lesson=replace(day.lesson, approach=0.91))
+
+
+@pytest.mark.parametrize("tick_hz", [20.0, 50.0, 100.0])
+def test_the_same_day_at_another_rate_is_the_same_day_in_seconds(tick_hz):
+    """Same order, same pats, every instant the same number of seconds into the day."""
+    ten = load_curriculum()
+    fast = ten.at_rate(tick_hz)
+    assert fast.at_rate(ten.tick_hz) == ten
+    scale = tick_hz / ten.tick_hz
+    for slow, quick in zip(day_schedule(ten), day_schedule(fast), strict=True):
+        assert quick.object == slow.object
+        for name in ("start", "end", "next_start", "word_tick", "guide_tick", "hold_tick"):
+            if getattr(slow, name) is None:  # an unnamed lesson is unnamed at any rate
+                assert getattr(quick, name) is None, name
+            else:
+                assert getattr(quick, name) == round(getattr(slow, name) * scale), name
+        if slow.touch_ticks is None:
+            assert quick.touch_ticks is None
+        else:
+            assert quick.touch_ticks == tuple(round(t * scale) for t in slow.touch_ticks)
+    assert day_schedule(fast)[-1].next_start <= fast.day_ticks
+
+
+def test_a_rate_the_lessons_do_not_divide_into_is_refused_saying_why():
+    with pytest.raises(CurriculumError, match=r"is not a whole number of ticks at tick_hz = 7"):
+        load_curriculum().at_rate(7.0)
+    with pytest.raises(CurriculumError, match="tick_hz: must be > 0"):
+        load_curriculum().at_rate(0.0)
 
 
 def test_probes_show_each_object_alone_for_three_seconds():

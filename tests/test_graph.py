@@ -22,7 +22,9 @@ DEFAULT_GRAPH = [
     ("core", "nemuri.nodes.core_node", "CoreNode", "nemuri_core"),
     ("actuator", "nemuri.nodes.actuator_node", "ActuatorNode", "nemuri_actuator"),
     ("speech", "nemuri.nodes.speech_node", "SpeechNode", "nemuri_speech"),
+    ("sleep", "nemuri.nodes.sleep_node", "SleepNode", "nemuri_sleep"),
 ]
+TICKING_KEYS = [key for key, *_ in DEFAULT_GRAPH if key != "sleep"]  # sleep has no tick
 DEFAULT_KEYS = [key for key, _, _, _ in DEFAULT_GRAPH]
 # Every node entry in nemuri.yaml, enabled or not, read at collection time.
 CONFIGURED_KEYS = [node.key for node in load_settings().nodes]
@@ -54,10 +56,14 @@ def test_default_graph_is_the_built_in_world_on_sim_time():
         assert spec.remappings == (), key
         assert spec.parameters["use_sim_time"] is True, key
         assert spec.parameters["autostart"] is True, key
-        assert spec.parameters["tick_hz"] == 10.0, key
-        assert isinstance(spec.parameters["tick_hz"], float), key
-    core = spec_of(specs, "core")
-    assert core.parameters["data_dir"] == str(Path("~/.nemuri").expanduser())
+        if key in TICKING_KEYS:
+            assert spec.parameters["tick_hz"] == 10.0, key
+            assert isinstance(spec.parameters["tick_hz"], float), key
+    home = str(Path("~/.nemuri").expanduser())
+    assert spec_of(specs, "core").parameters["data_dir"] == home
+    sleep = spec_of(specs, "sleep")  # sleeps on the core's days, serves the core's action
+    assert sleep.parameters["data_dir"] == home
+    assert sleep.parameters["action_name"] == spec_of(specs, "core").parameters["sleep_action"]
 
 
 @pytest.mark.parametrize("key", CONFIGURED_KEYS)
@@ -114,6 +120,7 @@ def test_overrides_reach_the_specs(tmp_path):
         overrides=[
             "core.tick_hz=50",
             f"core.data_dir={tmp_path}",
+            f"sleep.data_dir={tmp_path}",
             "core.runtime=torch",
             "use_sim_time=false",
             "mode=processes",
@@ -141,13 +148,26 @@ def test_overrides_reach_the_specs(tmp_path):
     assert core.params_document() == {"/robot/nemuri_core": {"ros__parameters": core.parameters}}
     for spec in specs:  # a node's override is that node's alone
         if spec.key != "core":
-            assert spec.parameters["tick_hz"] == 10.0, spec.key
+            assert spec.parameters.get("tick_hz", 10.0) == 10.0, spec.key
             assert spec.namespace == "" and spec.remappings == (), spec.key
 
 
 def test_tilde_is_expanded_in_an_override():
-    core = spec_of(node_specs(load_settings(overrides=["core.data_dir=~/elsewhere"])), "core")
+    overrides = ["core.data_dir=~/elsewhere", "sleep.data_dir=~/elsewhere"]
+    core = spec_of(node_specs(load_settings(overrides=overrides)), "core")
     assert core.parameters["data_dir"] == str(Path("~/elsewhere").expanduser())
+
+
+def test_a_sleep_node_on_another_data_dir_than_the_core_is_refused(tmp_path):
+    """It would sleep on days that are not the core's and write brains the core never
+    loads: refused on load, naming both keys; with the sleep node off, the core's alone."""
+    with pytest.raises(ConfigError) as caught:
+        node_specs(load_settings(overrides=[f"core.data_dir={tmp_path}"]))
+    told = str(caught.value)
+    assert f"core.data_dir={tmp_path}" in told and "sleep.data_dir=" in told
+    assert str(default_config_path()) in told
+    alone = [f"core.data_dir={tmp_path}", "nodes.sleep.enabled=false"]
+    assert "sleep" not in [s.key for s in node_specs(load_settings(overrides=alone))]
 
 
 def test_disabled_nodes_are_not_started():

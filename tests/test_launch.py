@@ -24,7 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_DIR = ROOT / "agent_ws/src/nemuri"
 LAUNCH_FILE = ROOT / "launch/nemuri.launch.py"
 # The default graph (config/nemuri.yaml): the built-in world and the agent, in start order.
-DEFAULT_KEYS = ["world", "camera", "microphone", "touch", "proprio", "core", "actuator", "speech"]
+DEFAULT_KEYS = [
+    *("world", "camera", "microphone", "touch", "proprio"),
+    *("core", "actuator", "speech", "sleep"),
+]
 
 
 class Recorded:
@@ -114,7 +117,8 @@ def test_launch_nodes_are_node_specs(launch_file, monkeypatch, tmp_path):
     assert arguments == {"config": str(default_config_path()), "set": ""}
     [opaque] = [a for a in actions if isinstance(a, classes["OpaqueFunction"])]
 
-    overrides = f"core.tick_hz=50 core.data_dir={tmp_path} use_sim_time=false"
+    overrides = f"core.tick_hz=50 core.data_dir={tmp_path} sleep.data_dir={tmp_path} "
+    overrides += "use_sim_time=false"
     context = types.SimpleNamespace(
         launch_configurations={"config": arguments["config"], "set": overrides}
     )
@@ -134,6 +138,7 @@ def test_launch_nodes_are_node_specs(launch_file, monkeypatch, tmp_path):
     by_key = {spec.key: node for spec, node in zip(specs, nodes, strict=True)}
     assert by_key["core"].kwargs["parameters"][0]["tick_hz"] == 50.0
     assert by_key["core"].kwargs["parameters"][0]["data_dir"] == str(tmp_path)
+    assert by_key["sleep"].kwargs["parameters"][0]["data_dir"] == str(tmp_path)
     assert by_key["camera"].kwargs["parameters"][0]["tick_hz"] == 10.0  # the core's alone
 
 

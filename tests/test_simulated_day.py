@@ -47,7 +47,7 @@ def test_the_caretaker_is_heard_and_the_encoders_see_the_object() -> None:
     clock = VirtualClock()
     agent = Agent(TorchRuntime(Brain(SMALL).eval()), brain_version="v", clock=clock)
     day = SimulatedDay(load_curriculum(day=1), SimulatedDayConfig(seed=0))
-    segment = day.caretaker.schedule[0]
+    segment = next(s for s in day.caretaker.schedule if s.word_tick is not None)
     words, vision = {}, {}
     for action in lockstep(agent, day, segment.word_tick + 2, clock):
         words[action.tick] = day.events.word

@@ -162,6 +162,10 @@ def test_day_drowsy_sleep_wake_with_a_new_version_twice(ctx, data_dir):
     assert len(read_day(days[0])) >= 30
     m = checkpoint.read_manifest(data_dir / "brains" / "v0001")
     assert m["promoted"] and m["parent"] == 0 and m["steps"] == SHORT_NIGHT["steps"]
+    # The age shown after waking is v0001's own, counted on from its manifest.
+    age = m["age"]["ticks_seen"]
+    assert age >= len(read_day(days[0])) and m["age"]["nights"] == 1
+    assert age < states[woke].age_ticks <= age + states[woke].tick + 1
     assert ReplayStore(data_dir / "replay").holds(days[0].name)
     # The dream service answers for the latest night, in the manifest's words.
     newest = checkpoint.latest(data_dir / "brains")

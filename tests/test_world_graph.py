@@ -1,7 +1,7 @@
 """The whole default graph over real ROS on sim time, for a simulated minute.
 
 `nemuri up --mode processes` starts what `make run` starts (world, the four senses, core,
-actuator, speech: one process each) on the world's /clock, and a probe node in this
+actuator, speech, sleep: one process each) on the world's /clock, and a probe node in this
 process watches it over DDS. One run shows, in order: the graph senses and
 moves (the core's day log and /joint_states), an e-stop on /nemuri/estop freezes the
 joints until it is released, and MotorCommands with NaN in them are refused by the
@@ -55,7 +55,7 @@ from nemuri.worlds.description import joint_limits  # noqa: E402
 from nemuri.worlds.mujoco_world import rendering_available  # noqa: E402
 from ros_helpers import Collector, children_of, spinning, wait_for  # noqa: E402
 
-pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.graph]
+pytestmark = [pytest.mark.ros, pytest.mark.slow]  # in `make test`: about 75 s
 
 # Sim s per wall s. Real time: on two shared, busy cores the eight node processes at 2x
 # missed a tick now and then, enough to fall under the 99 % below; 1x leaves headroom.
@@ -212,8 +212,7 @@ def test_a_simulated_minute_of_the_default_graph(ctx: object, tmp_path: Path) ->
                 "--mode",
                 "processes",
                 "--no-status",
-                "--set",
-                f"core.data_dir={data_dir}",
+                *("--set", f"core.data_dir={data_dir}", "--set", f"sleep.data_dir={data_dir}"),
                 "--set",
                 f"world.real_time_factor={REAL_TIME_FACTOR}",
             ],

@@ -55,6 +55,7 @@ setup(
             "touch_node = nemuri.nodes.touch_node:main",
             "proprio_node = nemuri.nodes.proprio_node:main",
             "sleep_node = nemuri.nodes.sleep_node:main",
+            "recogniser_node = nemuri.nodes.recogniser_node:main",
             "nemuri = nemuri.cli:main",
         ],
     },

@@ -70,6 +70,37 @@ class Action:
     output: StepOutput
 
 
+class SpeechGate:
+    """When the agent voices its predicted next word: confident, not silence, nobody
+    speaking, and not again within the refractory time.
+
+    Times are the integer ns a day log row keeps (its stamp), not float seconds, so a
+    replay of the day's rows takes every decision the agent took (bags.reproduce).
+    """
+
+    def __init__(self, config: AgentConfig, vocab: Vocabulary) -> None:
+        self.threshold = config.speech_threshold
+        self.refractory_ns = round(config.speech_refractory_s * 1e9)
+        self.vocab = vocab
+        self.last_voiced_ns: int | None = None
+
+    def decide(self, word_logits: np.ndarray, heard: str, now_ns: int) -> str | None:
+        """The word to say at `now_ns` given the speech head's logits, or None."""
+        if heard != SILENCE:
+            return None
+        if self.last_voiced_ns is not None and now_ns - self.last_voiced_ns < self.refractory_ns:
+            return None
+        logits = word_logits.astype(np.float64)
+        probs = np.exp(logits - logits.max())
+        probs /= probs.sum()
+        best = int(np.argmax(probs))
+        word = self.vocab.word(best)
+        if word in (SILENCE, UNKNOWN) or probs[best] < self.threshold:
+            return None
+        self.last_voiced_ns = now_ns
+        return word
+
+
 class Agent:
     """Fuses the latest senses into one token per tick, steps the brain, acts, logs."""
 
@@ -106,7 +137,7 @@ class Agent:
         self._joints = (np.zeros(len(JOINTS), np.float32), np.zeros(len(JOINTS), np.float32))
         self._prev_motor = np.zeros(len(JOINTS), np.float32)
         self._prev_spoken = self.vocab.silence_id
-        self._last_voiced_at = -math.inf
+        self.speech = SpeechGate(self.config, self.vocab)
 
     # -- inputs -------------------------------------------------------------------------
     def observe(self, modality: str, data: np.ndarray, stamp: float, encoder_version: str) -> None:
@@ -185,7 +216,7 @@ class Agent:
         out = self.runtime.step(x)
         motor = np.clip(out.motor, -self.config.max_motor_velocity, self.config.max_motor_velocity)
         with self.lock:
-            spoken = self._decide_speech(out, heard, now)
+            spoken = self.speech.decide(out.word_logits, heard, round(now * 1e9))
         latency = self.clock() - started
         missed = latency > self.period_s
         reading = self.meter.update(self.runtime.context_length, latency, missed)
@@ -233,20 +264,6 @@ class Agent:
             self.meter.reading.features(),
         )
         return x, x.present, heard
-
-    def _decide_speech(self, out: StepOutput, heard: str, now: float) -> str | None:
-        """Voice the predicted next word when confident, not silence, and nobody is speaking."""
-        if heard != SILENCE or now - self._last_voiced_at < self.config.speech_refractory_s:
-            return None
-        logits = out.word_logits.astype(np.float64)
-        probs = np.exp(logits - logits.max())
-        probs /= probs.sum()
-        best = int(np.argmax(probs))
-        word = self.vocab.word(best)
-        if word in (SILENCE, UNKNOWN) or probs[best] < self.config.speech_threshold:
-            return None
-        self._last_voiced_at = now
-        return word
 
     def _row(
         self,
@@ -298,14 +315,26 @@ class Agent:
                 self.day_log.close()
 
     def wake(
-        self, runtime: BrainRuntime, brain_version: str, day_log: DayLog | None, nights: int
+        self,
+        runtime: BrainRuntime,
+        brain_version: str,
+        day_log: DayLog | None,
+        *,
+        age_ticks: int,
+        nights: int,
     ) -> None:
-        """Wake with a (possibly new) brain, an empty context and a new day."""
+        """Wake with a (possibly new) brain, an empty context and a new day.
+
+        The age is the woken brain's own (its manifest's ticks seen and nights), not the
+        count kept while awake: a promoted night's brain has consolidated the day, a
+        rejected one's has not, and the age says which brain is now acting.
+        """
         with self.lock:
             self.runtime = runtime
             self.runtime.reset()
             self.brain_version = brain_version
             self.day_log = day_log
+            self.age_ticks = age_ticks
             self.nights = nights
             self.meter.reset()
             self.tick_count = 0

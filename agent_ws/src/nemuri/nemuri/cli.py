@@ -1,6 +1,9 @@
 """The `nemuri` command: `nemuri up` starts the graph of config/nemuri.yaml and shows it live;
 `nemuri sleep`, `nemuri dream` and `nemuri history` sleep and look back, without ROS;
-`nemuri world snapshot` renders the built-in world to PNGs, without ROS either.
+`nemuri world snapshot` renders the built-in world to PNGs, without ROS either;
+`nemuri bag info` and `nemuri bag export` look into any rosbag2 MCAP bag, without ROS;
+`nemuri record` and `nemuri replay` record topics to such a bag and play one back into
+the graph (nemuri.bags.record, nemuri.bags.replay), stopped like `nemuri up` by Ctrl-C.
 
 Order matters here. The DDS environment (discovery on loopback, a domain of our own) is
 put into os.environ before rclpy is imported, so our own participant and every child
@@ -208,11 +211,11 @@ def up(args: argparse.Namespace) -> int:
     overrides = [*args.set, *([f"mode={args.mode}"] if args.mode else [])]
     try:
         settings = load_settings(args.config, overrides)
+        specs = node_specs(settings)
     except ConfigError as err:
         print(f"nemuri up: {err}", file=sys.stderr)
         return 2
     os.environ.update(ros_environment(settings, os.environ))  # before rclpy is imported
-    specs = node_specs(settings)
     if args.dry_run:
         print(describe(settings, specs), end="")
         return 0
@@ -580,6 +583,116 @@ def _seed(text: str) -> int:
     return value
 
 
+# -- nemuri bag info, export ------------------------------------------------------------
+
+
+def bag_info(args: argparse.Namespace) -> int:
+    """What a bag holds, like `ros2 bag info`, and for a day log nemuri's own numbers."""
+    from nemuri.bags import BagError, format_info, open_bag, summarize
+
+    try:
+        info = summarize(open_bag(args.bag))
+    except BagError as err:
+        print(f"nemuri bag info: {err}", file=sys.stderr)
+        return 1
+    print(format_info(info))
+    _say_recovered("nemuri bag info", info.bag.recovery_note())
+    if args.plot is None:
+        return 0
+    if info.arrays is None:
+        print(
+            f"nemuri bag info: --plot draws a day log's ticks: {args.bag} has none", file=sys.stderr
+        )
+        return 1
+    from nemuri.bags.timeline import plot_day
+
+    try:
+        plot_day(info.arrays, args.plot, f"{info.bag.path.name}: {len(info.arrays['tick'])} ticks")
+    except OSError as err:
+        print(f"nemuri bag info: cannot write {args.plot}: {err}", file=sys.stderr)
+        return 1
+    print(f"Timeline:          {args.plot}")
+    return 0
+
+
+def bag_export(args: argparse.Namespace) -> int:
+    """A day log's TickRecords to one .npz of plain arrays (keys: nemuri.bags.export.KEYS)."""
+    from nemuri.bags import KEYS, BagError, export_day, open_bag
+
+    try:
+        bag = open_bag(args.bag)
+        out = args.out or Path(f"{bag.path.stem if bag.path.is_file() else bag.path.name}.npz")
+        done = export_day(bag, out, overwrite=args.force)
+    except BagError as err:
+        print(f"nemuri bag export: {err}", file=sys.stderr)
+        return 1
+    print(f"{done.path}: {done.ticks} ticks, {len(KEYS)} arrays")
+    _say_recovered("nemuri bag export", done.recovery_note)
+    return 0
+
+
+def _say_recovered(command: str, note: str | None) -> None:
+    """One line on stderr when a bag was cut short: how much of it was read."""
+    if note is not None:
+        print(f"{command}: the bag was cut short; {note.splitlines()[0]}", file=sys.stderr)
+
+
+# -- nemuri record, replay ---------------------------------------------------------------
+
+
+def _with_ros_stop(body: Callable[[StopFlag], int]) -> int:
+    """Run `body` with the DDS environment set and Ctrl-C/SIGTERM turned into a StopFlag."""
+    os.environ.update(ros_environment(load_settings(None, []), os.environ))  # before rclpy
+    stop = StopFlag()
+    handler = _stop_on(stop)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return body(stop)
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def record(args: argparse.Namespace) -> int:
+    """Record topics to a rosbag2 MCAP bag until Ctrl-C (nemuri.bags.record)."""
+
+    def body(stop: StopFlag) -> int:
+        from nemuri.bags.record import record as run_record
+
+        return run_record(
+            args.output,
+            args.topics or [],
+            split_size_mb=args.split_size,
+            split_duration_s=args.split_duration,
+            use_sim_time=args.use_sim_time,
+            duration_s=args.duration,
+            stop=stop,
+        )
+
+    return _with_ros_stop(body)
+
+
+def replay(args: argparse.Namespace) -> int:
+    """Publish a bag back into the graph (nemuri.bags.replay)."""
+
+    def body(stop: StopFlag) -> int:
+        from nemuri.bags.replay import replay as run_replay
+
+        return run_replay(
+            args.bag,
+            rate=args.rate,
+            clock_hz=args.clock or 0.0,
+            restamp_stamps=args.restamp,
+            remaps=args.remap,
+            topics=args.topics or [],
+            loop=args.loop,
+            wait_s=args.wait,
+            stop=stop,
+        )
+
+    return _with_ros_stop(body)
+
+
 # -- the command line ------------------------------------------------------------------
 
 
@@ -700,6 +813,109 @@ def build_parser() -> argparse.ArgumentParser:
         help="seeds where the object is placed (default 0)",
     )
     snapshot_parser.set_defaults(func=world_snapshot)
+
+    bag_parser = commands.add_parser(
+        "bag",
+        help="look into a rosbag2 MCAP bag (a day log, a recording), no ROS",
+        description="Look into any rosbag2 MCAP bag: nemuri's day logs, `nemuri record` "
+        "bags, `ros2 bag record -s mcap` bags. A bag cut short is read up to its last "
+        "complete chunk, and says so.",
+    )
+    bag_commands = bag_parser.add_subparsers(dest="bag_command", required=True, metavar="COMMAND")
+    info_parser = bag_commands.add_parser(
+        "info",
+        help="summarise a bag like `ros2 bag info`; for a day log also ticks, versions, "
+        "sleepiness and words",
+        description="Print the bag's files, size, storage, duration, start and end, message "
+        "count and per-topic type, count, rate and serialization format; for a day log also "
+        "its ticks, brain and encoder versions, sleepiness over the day and words heard and "
+        "spoken.",
+    )
+    info_parser.add_argument("bag", type=Path, metavar="BAG", help="bag folder or .mcap file")
+    info_parser.add_argument(
+        "--plot",
+        type=Path,
+        metavar="PNG",
+        help="also draw a day log's timeline (sleepiness, words, motor activity) to PNG",
+    )
+    info_parser.set_defaults(func=bag_info)
+    export_parser = bag_commands.add_parser(
+        "export",
+        help="a day log's TickRecords to plain numpy arrays (.npz)",
+        description="Write every tick of a day log as numpy arrays, one row per tick "
+        "(embeddings and masks, words, motor, drowsiness, stamps, versions), to one .npz "
+        "that np.load reads without nemuri. The keys are listed in README.",
+    )
+    export_parser.add_argument("bag", type=Path, metavar="BAG", help="day log folder or .mcap")
+    export_parser.add_argument(
+        "-o",
+        "--out",
+        type=Path,
+        metavar="OUT.npz",
+        help="output file (default: <bag name>.npz in the current folder)",
+    )
+    export_parser.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    export_parser.set_defaults(func=bag_export)
+
+    record_parser = commands.add_parser(
+        "record",
+        help="record topics to a rosbag2 MCAP bag (raw bytes; Ctrl-C closes it)",
+        description="Record topics (default: every nemuri topic, raw senses included) to a "
+        "rosbag2 bag with MCAP storage, as their publishers appear. Chunks are flushed every "
+        "second, so a kill loses at most the last one; Ctrl-C or SIGTERM close the bag.",
+    )
+    record_parser.add_argument(
+        "-o", "--output", type=Path, metavar="DIR", help="bag directory to create"
+    )
+    record_parser.add_argument("--topics", nargs="+", metavar="TOPIC", help="topics to record")
+    record_parser.add_argument(
+        "--split-size", type=float, default=0.0, metavar="MB", help="new file past MB"
+    )
+    record_parser.add_argument(
+        "--split-duration", type=float, default=0.0, metavar="S", help="new file past S seconds"
+    )
+    record_parser.add_argument(
+        "--use-sim-time", action="store_true", help="log times from /clock (sim time)"
+    )
+    record_parser.add_argument(
+        "--duration", type=float, metavar="S", help="stop cleanly after S seconds"
+    )
+    record_parser.set_defaults(func=record)
+
+    replay_parser = commands.add_parser(
+        "replay",
+        help="publish a bag back into the graph (raw bytes, a rate, /clock or now)",
+        description="Publish a bag's messages as recorded, at their log times times a rate. "
+        "Time: a /clock recorded in the bag is replayed as is; --clock makes /clock from "
+        "the log times instead; --restamp moves header stamps to now for wall-time nodes.",
+    )
+    replay_parser.add_argument("bag", type=Path, help="bag directory or .mcap file")
+    replay_parser.add_argument(
+        "--rate", type=float, default=1.0, metavar="F", help="playback rate factor (default 1)"
+    )
+    timing = replay_parser.add_mutually_exclusive_group()
+    timing.add_argument(
+        "--clock",
+        type=float,
+        nargs="?",
+        const=100.0,
+        metavar="HZ",
+        help="publish /clock from the log times (default 100 Hz)",
+    )
+    timing.add_argument("--restamp", action="store_true", help="re-stamp message headers to now")
+    replay_parser.add_argument(
+        "--remap", nargs="+", default=[], metavar="FROM:=TO", help="topic remappings"
+    )
+    replay_parser.add_argument("--topics", nargs="+", metavar="TOPIC", help="only these topics")
+    replay_parser.add_argument("--loop", action="store_true", help="play again until stopped")
+    replay_parser.add_argument(
+        "--wait",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="wait at most S seconds for subscribers before playing (default 2)",
+    )
+    replay_parser.set_defaults(func=replay)
     return parser
 
 

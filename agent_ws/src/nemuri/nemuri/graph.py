@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nemuri.settings import ParamValue, Settings
+from nemuri.settings import ConfigError, ParamValue, Settings
+
+# Parameters that name one thing every node shares: the core keeps its days and brains in
+# data_dir, the sleep node sleeps on those days and writes the brains the core wakes with.
+SHARED_PARAMETERS: tuple[str, ...] = ("data_dir",)
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,10 @@ def node_specs(settings: Settings) -> list[NodeSpec]:
 
     use_sim_time is a top-level setting because a graph on /clock must have every node on
     it: one node on wall time among nodes on sim time would mark every embedding stale.
+    A graph whose enabled nodes disagree on a shared parameter (data_dir) is refused with
+    ConfigError: a sleep node on another data_dir would never find the core's day.
     """
+    _check_shared(settings)
     return [
         NodeSpec(
             key=node.key,
@@ -68,3 +75,18 @@ def node_specs(settings: Settings) -> list[NodeSpec]:
         for node in settings.nodes
         if node.enabled
     ]
+
+
+def _check_shared(settings: Settings) -> None:
+    for name in SHARED_PARAMETERS:
+        values = {
+            node.key: node.parameters[name]
+            for node in settings.nodes
+            if node.enabled and name in node.parameters
+        }
+        if len(set(values.values())) > 1:
+            told = ", ".join(f"{key}.{name}={value}" for key, value in values.items())
+            fix = " ".join(f"--set {key}.{name}=..." for key in values)
+            raise ConfigError(
+                f"{settings.source}: {told}: every node must use the same {name} (e.g. {fix})"
+            )

@@ -172,15 +172,22 @@ def wake_from_sleep(
 ) -> str:
     """Wake `agent` after a night with brain `version`, an empty context and a new day log.
 
-    A version that does not load (missing, corrupt) must not leave the agent asleep: it
-    wakes with the brain it fell asleep with, and the version it woke as is returned.
+    The agent takes the woken version's age from its manifest (ticks seen, nights). A
+    version that does not load (missing, corrupt) must not leave the agent asleep: it
+    wakes with the brain it fell asleep with and the age it had, and the version it woke
+    as is returned.
     """
     data_dir = Path(data_dir).expanduser()
     try:
         brain = load_brain(data_dir / "brains", runtime, version, step_delay_s=step_delay_s)
     except Exception as err:  # any reason at all: an agent must not stay asleep
         log.error("brain %s did not load (%s): waking with %s", version, err, agent.brain_version)
-        agent.wake(agent.runtime, agent.brain_version, open_day(data_dir), agent.nights)
-    else:
-        agent.wake(brain.runtime, brain.version, open_day(data_dir), brain.nights)
+        brain = LoadedBrain(agent.runtime, agent.brain_version, agent.age_ticks, agent.nights)
+    agent.wake(
+        brain.runtime,
+        brain.version,
+        open_day(data_dir),
+        age_ticks=brain.age_ticks,
+        nights=brain.nights,
+    )
     return agent.brain_version

@@ -64,18 +64,35 @@ class TopicSummary:
 
 
 @dataclass(frozen=True)
+class FileSummary:
+    """One MCAP file of a bag split into several, as metadata.yaml's `files` lists it."""
+
+    path: str  # relative to the bag directory
+    start_ns: int
+    end_ns: int
+    message_count: int
+
+
+@dataclass(frozen=True)
 class BagSummary:
-    """What metadata.yaml says about a one-file bag."""
+    """What metadata.yaml says about a bag: one file (a day log), or `files` when split."""
 
     file_name: str  # the MCAP file, relative to the bag directory
     topics: Sequence[TopicSummary]
     start_ns: int  # earliest message log time; 0 for an empty bag
     end_ns: int  # latest message log time
     custom_data: Mapping[str, str] = field(default_factory=dict)
+    files: Sequence[FileSummary] = ()  # a split bag's files in order; empty: file_name alone
 
     @property
     def message_count(self) -> int:
         return sum(t.message_count for t in self.topics)
+
+    @property
+    def file_summaries(self) -> Sequence[FileSummary]:
+        if self.files:
+            return self.files
+        return [FileSummary(self.file_name, self.start_ns, self.end_ns, self.message_count)]
 
 
 def qos_to_yaml(profiles: Sequence[Mapping[str, Any]]) -> str:
@@ -113,14 +130,15 @@ def bagfile_information(summary: BagSummary) -> dict[str, Any]:
         ],
         "compression_format": "",
         "compression_mode": "",
-        "relative_file_paths": [summary.file_name],
+        "relative_file_paths": [f.path for f in summary.file_summaries],
         "files": [
             {
-                "path": summary.file_name,
-                "starting_time": starting_time,
-                "duration": duration,
-                "message_count": summary.message_count,
+                "path": f.path,
+                "starting_time": {"nanoseconds_since_epoch": f.start_ns},
+                "duration": {"nanoseconds": max(0, f.end_ns - f.start_ns)},
+                "message_count": f.message_count,
             }
+            for f in summary.file_summaries
         ],
         "custom_data": dict(summary.custom_data) or None,
         # rosbag2 records the distro it ran under; a pure-Python writer has none to claim.

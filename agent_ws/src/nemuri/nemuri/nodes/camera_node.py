@@ -1,22 +1,58 @@
-"""The camera node: /camera/image_raw (sensor_msgs/Image) -> /nemuri/embedding/vision.
+"""The camera node: frames -> /nemuri/embedding/vision, from a topic or from a camera itself.
 
-Frames of any size come in rgb8 or bgr8 (what the MuJoCo world, ros_gz_bridge and most
-camera drivers publish); the vision encoder squashes them to 96x96 RGB. A frame is only
-checked on arrival and resized on the worker at the tick: the camera may be faster than
-the tick, and a frame no tick uses should cost nothing.
+`source: topic` takes /camera/image_raw (sensor_msgs/Image) from whoever publishes it: the
+MuJoCo world, ros_gz_bridge, a camera driver. `source: opencv` opens the camera here
+(devices/camera.py: a device index, a path, a stream URL or a video file) and publishes
+each frame on /camera/image_raw itself, at the source's size, as well as encoding it, so
+the day log's thumbnails and any viewer see what the encoder saw.
+
+Frames of any size come in rgb8 or bgr8; the vision encoder squashes them to 96x96 RGB. A
+frame is only checked on arrival and resized on the worker at the tick: the camera may be
+faster than the tick, and a frame no tick uses should cost nothing.
 """
 
 from __future__ import annotations
 
+import array
+
 import numpy as np
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.lifecycle import Publisher, State, TransitionCallbackReturn
 from sensor_msgs.msg import Image
 
-from nemuri.nodes import qos
+from nemuri.devices.camera import CameraConfig, CameraError, OpenCVCamera
+from nemuri.nodes import convert, qos
 from nemuri.nodes.lifecycle import run
-from nemuri.nodes.sensor_node import PARAMETERS, SensorNode, stamp_ns
+from nemuri.nodes.sensor_node import PARAMETERS as SENSOR_PARAMETERS
+from nemuri.nodes.sensor_node import SensorNode, stamp_ns
 
-__all__ = ["PARAMETERS", "CameraNode", "image_array", "main"]
+__all__ = ["PARAMETERS", "CameraNode", "image_array", "image_message", "main"]
 ENCODINGS: tuple[str, ...] = ("rgb8", "bgr8")
+SOURCES: tuple[str, ...] = ("topic", "opencv")
+FRAME_ID = "camera_optical_frame"
+PARAMETERS: tuple[tuple[str, object, str], ...] = (
+    *SENSOR_PARAMETERS,
+    (
+        "source",
+        "topic",
+        "Where frames come from: topic (/camera/image_raw, published by a world or a driver) "
+        "or opencv (the camera `device`, opened here; frames also go out on /camera/image_raw).",
+    ),
+    (
+        "device",
+        "0",
+        "With source=opencv: a device index (0 = /dev/video0), a device path, a stream URL "
+        "or a video file.",
+    ),
+    ("width", 0, "With source=opencv: capture width asked of the device; 0 keeps its own."),
+    ("height", 0, "With source=opencv: capture height asked of the device; 0 keeps its own."),
+    (
+        "fps",
+        0.0,
+        "With source=opencv: frame rate asked of a device, or a video file's playback rate; "
+        "0 keeps the source's own.",
+    ),
+)
 
 
 def image_array(msg: Image) -> np.ndarray:
@@ -36,6 +72,18 @@ def image_array(msg: Image) -> np.ndarray:
     return pixels[..., ::-1] if msg.encoding == "bgr8" else pixels
 
 
+def image_message(rgb: np.ndarray, stamp: int, frame_id: str = FRAME_ID) -> Image:
+    """An rgb8 Image of (H, W, 3) uint8, filled from bytes (element-wise is ~15x slower)."""
+    msg = Image()
+    msg.header.stamp = convert.to_stamp(stamp)
+    msg.header.frame_id = frame_id
+    msg.height, msg.width = int(rgb.shape[0]), int(rgb.shape[1])
+    msg.encoding = "rgb8"
+    msg.step = 3 * msg.width
+    msg.data = array.array("B", np.ascontiguousarray(rgb, dtype=np.uint8).tobytes())
+    return msg
+
+
 class CameraNode(SensorNode):
     """Lifecycle sensor node: the latest camera frame -> the vision embedding each tick."""
 
@@ -44,9 +92,62 @@ class CameraNode(SensorNode):
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__("nemuri_camera", **kwargs)
+        for name, default, why in PARAMETERS[len(SENSOR_PARAMETERS) :]:
+            self.declare_parameter(name, default, ParameterDescriptor(description=why))
+        self.camera: OpenCVCamera | None = None
+        self._image_pub: Publisher | None = None
+
+    def on_configure(self, state: State) -> TransitionCallbackReturn:
+        source = str(self.param("source"))
+        if source not in SOURCES:
+            self.get_logger().error(f"source must be one of {SOURCES}, not {source!r}")
+            return TransitionCallbackReturn.FAILURE
+        if source == "opencv":
+            config = CameraConfig(
+                device=str(self.param("device")),
+                width=int(self.param("width")),
+                height=int(self.param("height")),
+                fps=float(self.param("fps")),
+            )
+            try:
+                self.camera = OpenCVCamera(config, self._on_frame, self._now_ns)
+            except CameraError as err:
+                self.get_logger().error(f"configure failed: {err}")
+                return TransitionCallbackReturn.FAILURE
+        result = super().on_configure(state)
+        if result != TransitionCallbackReturn.SUCCESS:
+            self.close()
+        return result
 
     def subscribe(self) -> None:
-        self.create_subscription(Image, self.input_topic, self._on_image, qos.SENSOR)
+        if self.camera is None:
+            self.create_subscription(Image, self.input_topic, self._on_image, qos.SENSOR)
+        else:
+            self._image_pub = self.create_lifecycle_publisher(Image, self.input_topic, qos.SENSOR)
+
+    def on_activate(self, state: State) -> TransitionCallbackReturn:
+        result = super().on_activate(state)
+        if self.camera is not None:
+            self.camera.start()
+        return result
+
+    def close(self) -> None:
+        """Release the camera (frames stop first), then what every sensor node closes."""
+        if self.camera is not None:
+            self.camera.close()
+            self.camera = None
+        if self._image_pub is not None:
+            self.destroy_lifecycle_publisher(self._image_pub)
+            self._image_pub = None
+        super().close()
+
+    def _now_ns(self) -> int:
+        return self.get_clock().now().nanoseconds
+
+    def _on_frame(self, stamp: int, rgb: np.ndarray) -> None:
+        """On the camera's thread: publish the raw frame, keep it for the next tick."""
+        self._image_pub.publish(image_message(rgb, stamp))
+        self.sense(stamp, rgb)
 
     def _on_image(self, msg: Image) -> None:
         try:

@@ -6,6 +6,11 @@ busy is a missed tick (counted, never queued), which is how a slow brain becomes
 sleepiness. Every call into the Agent runs on that worker, so the executor never waits on
 the Agent's lock while a step runs, and never skips a timer period unseen.
 
+When the caretaker asks aloud "what did you dream?" (word by word on /hearing/words), the
+core recognises the question (nemuri.listener), asks the sleep node's Dream service about
+its brain's version and says the report on /nemuri/speech: a reflex beside the brain,
+which hears the words too but knows nothing of the night.
+
 Once a second of node clock the core also keeps a 32x32 thumbnail of the camera in the
 day log (the raw frame, area-downscaled as the vision encoder's input is): embeddings are
 what the brain learns from, but a person, and the night's dream strip, need pictures.
@@ -26,6 +31,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from nemuri_msgs.action import Sleep
 from nemuri_msgs.msg import AgentState, Embedding, MotorCommand
+from nemuri_msgs.srv import Dream
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.action import ActionClient
 from rclpy.lifecycle import Node, Publisher, State, TransitionCallbackReturn
@@ -35,12 +41,12 @@ from std_msgs.msg import String
 
 from nemuri.agent import Agent, AgentConfig, InvalidObservation
 from nemuri.contracts import MODALITIES
-from nemuri.memory.daylog import THUMBNAIL_SIZE
+from nemuri.listener import DREAM, NOT_DREAMT, Listener, dream_answer
+from nemuri.memory.daylog import thumbnail
 from nemuri.nodes import convert, qos
 from nemuri.nodes.camera_node import image_array
 from nemuri.nodes.lifecycle import run
 from nemuri.nodes.tick_grid import GridTimer
-from nemuri.senses.preprocess import prepare_image
 from nemuri.wakeup import open_day, wake_agent, wake_from_sleep
 
 NO_SLEEP_SERVER = "sleepy but no sleep server: living on the sliding window"
@@ -64,6 +70,12 @@ PARAMETERS: tuple[tuple[str, object, str], ...] = (
         "capacity, read from it at configure, which then sets this parameter to what is used.",
     ),
     ("sleep_action", "/nemuri/sleep", "Sleep action server the day is handed to."),
+    (
+        "dream_service",
+        "/nemuri/dream",
+        "Dream service asked when the caretaker asks aloud what it dreamt; the answer is "
+        "said on /nemuri/speech.",
+    ),
     ("diagnostics_hz", 1.0, "Rate of /diagnostics."),
     ("inject_step_delay_s", 0.0, "TEST HOOK: every brain step first sleeps this long."),
     ("autostart", True, "main() configures and activates at start (no lifecycle manager)."),
@@ -135,6 +147,8 @@ class CoreNode(Node):
         self.create_subscription(JointState, "/joint_states", self._on_joints, qos.SENSOR)
         self.create_subscription(Image, "/camera/image_raw", self._on_image, qos.SENSOR)
         self._sleep_client = ActionClient(self, Sleep, str(self.param("sleep_action")))
+        self._dream_client = self.create_client(Dream, str(self.param("dream_service")))
+        self._listener = Listener()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nemuri-tick")
         agent = self.agent
         self.get_logger().info(f"awake: brain {agent.brain_version}, age {agent.age_ticks} ticks")
@@ -160,6 +174,7 @@ class CoreNode(Node):
         for sub in list(self.subscriptions):
             self.destroy_subscription(sub)
         self._sleep_client.destroy()
+        self.destroy_client(self._dream_client)
         self.agent, self._pubs = None, {}
         return super().on_cleanup(state)
 
@@ -202,6 +217,9 @@ class CoreNode(Node):
 
     def _on_word(self, msg: String) -> None:
         self._inbox.append(partial(self.agent.hear, msg.data))
+        now = self.get_clock().now().nanoseconds * 1e-9
+        if self._listener.hear(msg.data, now) == DREAM:
+            self._tell_dream()
 
     def _on_joints(self, msg: JointState) -> None:
         try:
@@ -318,6 +336,32 @@ class CoreNode(Node):
         self._inbox.clear()
         self._day_open, self._wake_version = True, None
 
+    # -- "what did you dream?": the night's report, said aloud (executor thread) ---------
+    def _tell_dream(self) -> None:
+        """Ask the sleep node what this brain dreamt; say it when the answer comes.
+
+        Asleep, the agent does not speak; with no sleep node it cannot have dreamt.
+        """
+        agent = self.agent
+        if agent is None or agent.asleep:
+            return
+        if not self._dream_client.service_is_ready():
+            self._say(NOT_DREAMT)
+            return
+        request = Dream.Request(version=agent.brain_version)
+        self._dream_client.call_async(request).add_done_callback(self._on_dream)
+
+    def _on_dream(self, future: rclpy.task.Future) -> None:
+        if (err := future.exception()) is not None or future.result() is None:
+            self.get_logger().warning(f"the dream service did not answer: {err!r}")
+            return
+        response = future.result()
+        self._say(dream_answer(response.found, response.report))
+
+    def _say(self, text: str) -> None:
+        self.get_logger().info(f"asked what it dreamt: {text}")
+        self._pubs["speech"].publish(String(data=text))
+
     # -- health -------------------------------------------------------------------------
     def _on_diagnostics_timer(self) -> None:
         with self._stats_lock:
@@ -326,16 +370,6 @@ class CoreNode(Node):
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.status = [convert.core_status(self.agent, stats, self._note, self.get_name())]
         self._pubs["diag"].publish(msg)
-
-
-def thumbnail(frame: np.ndarray, size: int = THUMBNAIL_SIZE) -> np.ndarray:
-    """An (H, W, 3) uint8 RGB frame as a (size, size, 3) uint8 thumbnail.
-
-    The same area resize as the vision encoder's input (senses.preprocess), squashed to a
-    square, not cropped, so the thumbnail shows what the brain was shown.
-    """
-    pixels = prepare_image(frame, size).transpose(1, 2, 0)
-    return np.clip(np.rint(pixels * 255.0), 0, 255).astype(np.uint8)
 
 
 def main(args: list[str] | None = None) -> None:

@@ -27,6 +27,12 @@ def run(node_class: type[Node], args: list[str] | None = None) -> None:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        # A take interrupted by Ctrl-C/SIGTERM shutting the context down can raise from
+        # inside rclpy (seen: RuntimeError converting a message): that is the stop asked
+        # for, not a failure of the node. While the context is up, it is one.
+        if rclpy.ok():
+            raise
     finally:
         node.close()
         executor.shutdown()

@@ -6,7 +6,8 @@ engine, so a word sounds the same whoever says it) and sends the sound to one ou
 - `world`: the samples go out as AudioChunk blocks of one tick on `/speaker/audio`, one per
   tick, the way a sound card streams; the world node mixes them into its microphone, so
   the robot hears itself exactly as it hears the caretaker.
-- `speaker`: played on the machine's sound card through `sounddevice`, when installed.
+- `speaker`: played on a sound card through `sounddevice` (devices/audio.py), the output
+  `device` ("" the default; "pulse" for PulseAudio's default sink).
 
 One mouth: a sentence that comes while the last one still sounds is not spoken over it.
 By default it is dropped and counted (`while_speaking: drop`), because the core asks to
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import array
 import subprocess
-import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -35,6 +35,7 @@ from rclpy.subscription import Subscription
 from rclpy.timer import Timer
 from std_msgs.msg import String
 
+from nemuri.devices.audio import AudioDeviceError, SoundDeviceSpeaker
 from nemuri.nodes import convert, qos
 from nemuri.nodes.lifecycle import run
 from nemuri.nodes.tick_grid import GridTimer
@@ -49,6 +50,12 @@ PARAMETERS: tuple[tuple[str, object, str], ...] = (
         "world",
         "Where the voice goes: world (AudioChunk blocks on /speaker/audio, mixed into the "
         "world's microphone) or speaker (the sound card, through the sounddevice package).",
+    ),
+    (
+        "device",
+        "",
+        "With output=speaker: the sound output ('' the default, an index or a name such as "
+        "'pulse'; `python -m sounddevice` lists them).",
     ),
     ("voice", "en-us", "espeak-ng voice."),
     ("speed", 150, "espeak-ng speed, words per minute."),
@@ -117,24 +124,6 @@ class WorldOutput:
             self._send(self._blocks.popleft(), now_ns)
 
 
-class SoundDeviceOutput:
-    """Plays audio on the default sound card; busy until it has had time to finish."""
-
-    def __init__(self, sounddevice: Any) -> None:
-        self._sd = sounddevice
-        self._until = 0.0
-
-    def start(self, audio: np.ndarray) -> None:
-        self._sd.play(audio, SAMPLE_RATE)  # returns at once; the card streams it
-        self._until = time.monotonic() + len(audio) / SAMPLE_RATE
-
-    def busy(self) -> bool:
-        return time.monotonic() < self._until
-
-    def tick(self, now_ns: int) -> None:
-        return None
-
-
 class SpeechNode(Node):
     """Lifecycle node: configure picks the output, activate starts the tick."""
 
@@ -174,7 +163,7 @@ class SpeechNode(Node):
             block = round(SAMPLE_RATE * self.period_s)
             self.output = WorldOutput(self._send_block, block)
         else:
-            self.output = SoundDeviceOutput(_sounddevice())
+            self.output = SoundDeviceSpeaker(str(self.param("device")))
         self._inputs = [
             self.create_subscription(String, "/nemuri/speech", self._on_speech, qos.SPEECH)
         ]
@@ -192,9 +181,9 @@ class SpeechNode(Node):
             return "espeak-ng is not installed (Debian/Ubuntu: apt-get install espeak-ng)"
         if output == "speaker":
             try:
-                _sounddevice()
-            except RuntimeError as err:
-                return str(err)
+                SoundDeviceSpeaker(str(self.param("device")))
+            except AudioDeviceError as err:
+                return f"output=speaker: {err}; or use output=world"
         return ""
 
     def on_activate(self, state: State) -> TransitionCallbackReturn:
@@ -269,7 +258,7 @@ class SpeechNode(Node):
                 self.output.start(voicing.result())
                 self.spoken += 1
             # One sentence that cannot be said must not take the node down with it.
-            except (VoiceError, OSError, subprocess.SubprocessError) as err:
+            except (VoiceError, AudioDeviceError, OSError, subprocess.SubprocessError) as err:
                 self.failed += 1
                 self.get_logger().error(f"cannot speak: {err}", throttle_duration_sec=5.0)
         if self._voicing is None and self._waiting and not self.output.busy():
@@ -294,18 +283,6 @@ class SpeechNode(Node):
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.status = [convert.diagnostic_status("nemuri_speech", self.get_name(), warn, values)]
         self._pubs["diag"].publish(msg)
-
-
-def _sounddevice() -> Any:
-    """The sounddevice module, or RuntimeError saying how to get it (the hardware issue adds it)."""
-    try:
-        import sounddevice
-    except (ImportError, OSError) as err:  # OSError: the package is there, PortAudio is not
-        raise RuntimeError(
-            f"output=speaker needs the sounddevice package and PortAudio ({err}); install "
-            "them (pip install sounddevice; apt-get install libportaudio2) or use output=world"
-        ) from err
-    return sounddevice
 
 
 def main(args: list[str] | None = None) -> None:

@@ -12,14 +12,18 @@ pats); the world steps under the last velocity command; the microphone hands out
 Then /clock says (k + 1) / tick_hz and everything published with it describes that
 instant: camera, joints and touch are stamped with it; the audio block covers
 [k, k + 1) / tick_hz and is stamped k / tick_hz (its first sample, as AudioChunk says); a
-word the caretaker began at k / tick_hz goes to /hearing/words with it. The first /clock
-is therefore one period, never 0, which ROS reads as "no clock yet".
+word the caretaker began at k / tick_hz goes to /hearing/words right after it. The first
+/clock is therefore one period, never 0, which ROS reads as "no clock yet". The step and
+the senses come `sense_lead` of a period before that /clock (by default at 0.8 of the
+period before, after the last phase that reads tick k's senses, the actuator's 0.6), so
+that every subscriber holds them when the /clock of their instant arrives.
 
 Publishes /clock, /camera/image_raw, /microphone/audio, /touch, /joint_states,
 /hearing/words and /diagnostics. Listens to /world/joint_velocity_commands (Float64MultiArray,
 rad/s in contracts.JOINTS order: what the actuator node's topic driver sends after its
 safety gate), /speaker/audio (the robot's own voice, mixed into the microphone so it hears
-itself) and /world/caretaker/ask (String: the caretaker asks it aloud, word by word).
+itself), /world/caretaker/ask (String: the caretaker asks it aloud, word by word) and
+/nemuri/state (when the robot wakes from a night the caretaker asks what it dreamt).
 
 Velocity commands are held like a ros2_control forward command controller holds them,
 except that one older than `command_timeout_s` of sim time counts as zero: if the actuator
@@ -29,7 +33,6 @@ node dies, the servos stop where they are rather than run to their limits.
 from __future__ import annotations
 
 import array
-import dataclasses
 import threading
 import time
 from collections import deque
@@ -38,7 +41,7 @@ from typing import Any
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
-from nemuri_msgs.msg import AudioChunk, Touch
+from nemuri_msgs.msg import AgentState, AudioChunk, Touch
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.lifecycle import Node, Publisher, State, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -52,7 +55,7 @@ from nemuri.nodes import convert, qos
 from nemuri.nodes.lifecycle import run
 from nemuri.nodes.speech_node import audio_chunk, chunk_samples
 from nemuri.senses.voice import SAMPLE_RATE, Voice, VoiceConfig, VoiceError, espeak_available
-from nemuri.worlds.caretaker import Caretaker
+from nemuri.worlds.caretaker import WHAT_DID_YOU_DREAM, Caretaker
 from nemuri.worlds.curriculum import CurriculumError, load_curriculum
 from nemuri.worlds.microphone import Microphone, MicrophoneConfig
 
@@ -94,11 +97,25 @@ PARAMETERS: tuple[tuple[str, object, str], ...] = (
     ("camera_height", 96, "Height of /camera/image_raw, pixels."),
     ("caretaker", True, "Whether the caretaker teaches; false: the robot alone at its table."),
     ("voice", "en-us", "espeak-ng voice of the caretaker."),
+    (
+        "ask_dream_on_waking",
+        True,
+        'The caretaker asks aloud "what did you dream?" when it sees the robot wake from a '
+        "night (/nemuri/state going from asleep to awake).",
+    ),
     ("noise_dbfs", -60.0, "Microphone noise floor, RMS dBFS; -.inf: digital silence."),
     (
         "command_timeout_s",
         0.5,
         "A velocity command older than this (sim seconds) counts as zero; 0: held forever.",
+    ),
+    (
+        "sense_lead",
+        0.2,
+        "How far ahead of its /clock a tick's senses are published, as a fraction of the "
+        "period (rounded to clock steps, at most all but one): after every phase that reads "
+        "the last tick's (sensors 0, core 0.2, actuator 0.6), early enough that a subscriber "
+        "has them before the /clock that makes them now.",
     ),
     ("diagnostics_hz", 1.0, "Rate of /diagnostics, per wall second."),
     ("autostart", True, "main() configures and activates at start (no lifecycle manager)."),
@@ -121,6 +138,7 @@ class WorldNode(Node):
         self._command: tuple[np.ndarray, int] | None = None  # (rad/s, world tick it came at)
         self._stepper: threading.Thread | None = None
         self._stop = threading.Event()
+        self._robot_asleep = False  # as /nemuri/state last said (executor thread only)
         self.rejected_commands = 0
         self.ticks_per_second = 0.0  # measured over the last diagnostics window
 
@@ -151,6 +169,7 @@ class WorldNode(Node):
             ),
             subscribe(AudioChunk, "/speaker/audio", self._on_speaker, qos.RELIABLE),
             subscribe(String, "/world/caretaker/ask", self._on_ask, qos.RELIABLE),
+            subscribe(AgentState, "/nemuri/state", self._on_agent_state, qos.STATE),
         ]
         return super().on_configure(state)
 
@@ -160,7 +179,7 @@ class WorldNode(Node):
         if self.param("caretaker"):
             path = str(self.param("curriculum")) or None
             curriculum = load_curriculum(path, int(self.param("day")))
-            curriculum = dataclasses.replace(curriculum, tick_hz=tick_hz)
+            curriculum = curriculum.at_rate(tick_hz)
         seed = int(self.param("seed"))
         seed = curriculum.seed if seed < 0 and curriculum is not None else max(seed, 0)
         needed = [o.object for o in curriculum.objects] if curriculum is not None else []
@@ -183,6 +202,11 @@ class WorldNode(Node):
                 self.get_logger().warning("no espeak-ng: the caretaker's words make no sound")
             self.caretaker = Caretaker(curriculum, self.world, voice, seed=seed)
         self._command_timeout_s = float(self.param("command_timeout_s"))
+        steps, lead = int(self.param("clock_steps")), float(self.param("sense_lead"))
+        if steps < 1 or not 0.0 <= lead < 1.0:
+            raise ValueError(f"clock_steps must be >= 1 and sense_lead in [0, 1): {steps}, {lead}")
+        self._lead_steps = min(steps - 1, round(lead * steps))
+        self._announced, self._word = self.world.tick, None  # instant 0 is never announced
         self._render = rendering_available()
         if not self._render:
             self.get_logger().warning("no headless GL (EGL/OSMesa): no /camera/image_raw")
@@ -250,29 +274,44 @@ class WorldNode(Node):
         if self.caretaker is not None:
             self._inbox.append(lambda: self.caretaker.ask(msg.data))
 
+    def _on_agent_state(self, msg: AgentState) -> None:
+        """A person who sees the robot wake from a night asks it what it dreamt."""
+        asleep = msg.phase == AgentState.ASLEEP
+        woke, self._robot_asleep = self._robot_asleep and not asleep, asleep
+        if woke and self.caretaker is not None and self.param("ask_dream_on_waking"):
+            self._inbox.append(lambda: self.caretaker.ask(WHAT_DID_YOU_DREAM))
+
     # -- time (the stepping thread) -----------------------------------------------------
     def _run(self) -> None:
-        """Step, publish, wait for the tick's wall-clock deadline; until told to stop."""
+        """Step, publish, let sim time flow to the next tick's deadline; until told to stop.
+
+        An activate after a deactivate that fell between a step and its /clock announces
+        that tick first, so a pause never skips a tick of sim time.
+        """
         period = 1.0 / float(self.param("tick_hz"))
         factor = float(self.param("real_time_factor"))
+        wall_period = period / factor if factor > 0 else 0.0
         diag_period = 1.0 / float(self.param("diagnostics_hz"))
-        start, first = time.monotonic(), self.world.tick
-        window, window_tick = start, first
         try:
+            if self._announced == self.world.tick:
+                self._step()  # the first instant's senses, before its /clock
+            start, first = time.monotonic(), self.world.tick
+            window, window_tick = start, first
             while not self._stop.is_set():
-                self._tick()
+                self._announce()
                 now = time.monotonic()
                 if now - window >= diag_period:
                     self.ticks_per_second = (self.world.tick - window_tick) / (now - window)
                     self._publish_diagnostics(period)
                     window, window_tick = now, self.world.tick
+                deadline = None
                 if factor > 0:
-                    deadline = start + (self.world.tick - first) * period / factor
+                    deadline = start + (self.world.tick + 1 - first) * wall_period
                     if deadline - now < -1.0:  # more than a second behind: catch up no more
                         start, first = now, self.world.tick
-                    self._flow_until(deadline, period / factor)
-                else:
-                    self._flow_until(None, 0.0)
+                        deadline = now + wall_period
+                if self._flow_until(deadline, wall_period):
+                    return
         except Exception as err:  # a broken world stops time where everyone can see it
             if self.context.ok():  # else rclpy shut down under us (Ctrl-C): not the world's fault
                 self.get_logger().error(f"world stopped at tick {self.world.tick}: {err!r}")
@@ -281,27 +320,43 @@ class WorldNode(Node):
             # ended: free it here; the next activate's thread makes its own on demand.
             self.world.close()
 
-    def _flow_until(self, deadline: float | None, wall_period: float) -> None:
-        """Let sim time flow through the period after a tick, in `clock_steps` steps.
+    def _flow_until(self, deadline: float | None, wall_period: float) -> bool:
+        """Let sim time flow through the period after a tick, in `clock_steps` steps, and
+        step the next tick `sense_lead` of a period before its /clock; True when stopped.
 
-        Physics has already been stepped to the period's end; the intermediate /clock
-        values only let timers on sim time fire at their phase of the period.
+        The intermediate /clock values let timers on sim time fire at their phase of the
+        period. The next tick's senses go out that early because a subscriber must have
+        them before the /clock that makes their instant "now": rclpy's executor runs a
+        ready timer before a ready subscription, so a frame arriving together with its
+        /clock would be read by a sensor ticking at phase 0 one tick late.
         """
         steps = int(self.param("clock_steps"))
+        step_after = steps - self._lead_steps  # the clock step the next tick follows
         base_ns = self._stamp_ns(self.world.tick)
         period_ns = self._stamp_ns(1)
         for j in range(1, steps):
-            if deadline is not None:
-                at = deadline - wall_period + j * wall_period / steps
-                if self._stop.wait(max(0.0, at - time.monotonic())):
-                    return
+            at = None if deadline is None else deadline - wall_period + j * wall_period / steps
+            if self._wait_until(at):
+                return True
             stamp = convert.to_stamp(base_ns + j * period_ns // steps)
             self._pubs["clock"].publish(Clock(clock=stamp))
-        if deadline is not None:
-            self._stop.wait(max(0.0, deadline - time.monotonic()))
+            if j == step_after:
+                self._step()
+        if step_after == steps:  # no lead: step at the deadline, right before the /clock
+            if self._wait_until(deadline):
+                return True
+            self._step()
+        return self._wait_until(deadline)
 
-    def _tick(self) -> None:
-        """One tick (see the module docstring for what is published when)."""
+    def _wait_until(self, wall: float | None) -> bool:
+        """Wait for the wall-clock instant `wall` (None: not at all); True when stopped."""
+        if wall is None:
+            return self._stop.is_set()
+        return self._stop.wait(max(0.0, wall - time.monotonic()))
+
+    def _step(self) -> None:
+        """Tick k -> k + 1 and publish what is sensed at k + 1 (the module docstring says
+        what is published when); its /clock and the word begun at k follow in _announce."""
         world, k = self.world, self.world.tick
         while self._inbox:
             try:
@@ -314,16 +369,19 @@ class WorldNode(Node):
         world.step(self._current_command(k))
         block = self.microphone.block()
         now_ns = self._stamp_ns(world.tick)
-        # The senses first, then the /clock that makes their instant "now": a sensor node
-        # ticking on that /clock finds this tick's frame already there.
         if self._render:
             self._pubs["image"].publish(image(world.render_camera(), now_ns))
         self._pubs["joints"].publish(joint_state(*world.joint_state(), now_ns))
         self._pubs["touch"].publish(touch(*world.touch(), now_ns))
         self._pubs["audio"].publish(audio_chunk(block, self._stamp_ns(k), "microphone_link"))
-        self._pubs["clock"].publish(Clock(clock=convert.to_stamp(now_ns)))
-        if events is not None and events.word is not None:
-            self._pubs["words"].publish(String(data=events.word))
+        self._word = events.word if events is not None else None
+
+    def _announce(self) -> None:
+        """The /clock that makes the stepped tick "now", then the word begun a tick before."""
+        self._pubs["clock"].publish(Clock(clock=convert.to_stamp(self._stamp_ns(self.world.tick))))
+        if self._word is not None:
+            self._pubs["words"].publish(String(data=self._word))
+        self._announced, self._word = self.world.tick, None
 
     def _current_command(self, tick: int) -> np.ndarray | None:
         if self._command is None:

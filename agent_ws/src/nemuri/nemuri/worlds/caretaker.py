@@ -14,7 +14,6 @@ so the script is tested against a recording fake as well as the real MuJoCo worl
 from __future__ import annotations
 
 import math
-import re
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Final, Protocol
 import numpy as np
 
 from nemuri.contracts import JOINTS
+from nemuri.listener import words_of
 from nemuri.senses.voice import SAMPLE_RATE
 from nemuri.vocabulary import load_vocabulary
 from nemuri.worlds.curriculum import (
@@ -152,7 +152,7 @@ class Caretaker:
         Words go out one per utterance over successive ticks, each when the previous has
         been said, so /hearing/words hears a question the way it hears a lesson word.
         """
-        words = [w for w in re.split(r"[^a-z']+", question.lower()) if w]
+        words = words_of(question)
         vocabulary = load_vocabulary()
         unknown = [w for w in words if w not in vocabulary]
         if not words or unknown:

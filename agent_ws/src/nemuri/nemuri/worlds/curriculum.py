@@ -5,7 +5,9 @@ the caretaker says for it and the gesture pose its hand moves the arm to, and th
 which objects each day teaches. `Course.day(n)` is one day's `Curriculum`: its K objects
 plus the timing of DESIGN.md's Lessons. `day_schedule` and `probe_schedule` turn a
 curriculum into `Segment`s on the tick axis, a pure function of (curriculum, seed), so a
-day can be replayed exactly and a benchmark can score probes against it.
+day can be replayed exactly and a benchmark can score probes against it. Times are in
+seconds; `Curriculum.at_rate` teaches the same day at another tick rate (a world at 50 Hz),
+scaling `day_ticks`, which is counted at the file's own `tick_hz`.
 
 Everything is checked on load and the error names the key, because a typo in a lesson file
 otherwise shows up an hour into a benchmark as a robot that learned nothing.
@@ -64,6 +66,11 @@ class LessonTiming:
     approach: float = 0.9
     hold: float = 0.4
     gap: float = 0.2
+    # The share of lessons in which the caretaker shows and guides but says nothing. A word
+    # always said half a second before the hand is the easiest cue for the gesture, and a
+    # probe says none: without unnamed lessons the robot learns to move on hearing, never on
+    # seeing.
+    unnamed: float = 0.0
 
     @property
     def period(self) -> float:
@@ -120,6 +127,23 @@ class Curriculum:
     def ticks(self, seconds: float) -> int:
         """A duration in ticks (validated to be whole on load)."""
         return round(seconds * self.tick_hz)
+
+    @property
+    def day_s(self) -> float:
+        """The day's length in seconds, whatever the tick rate."""
+        return self.day_ticks / self.tick_hz
+
+    def at_rate(self, tick_hz: float) -> Curriculum:
+        """The same day taught at `tick_hz` (a world ticking at 50 Hz, say).
+
+        Every time of a lesson is in seconds and becomes ticks at the new rate; day_ticks,
+        counted at this curriculum's own rate, is scaled to keep the day's length. Checked
+        like any curriculum: a time that is not whole ticks at `tick_hz` is refused.
+        """
+        if not (math.isfinite(tick_hz) and tick_hz > 0):
+            raise CurriculumError(f"tick_hz: must be > 0, not {tick_hz}")
+        day_ticks = round(self.day_ticks * tick_hz / self.tick_hz)
+        return replace(self, tick_hz=float(tick_hz), day_ticks=day_ticks)
 
     @property
     def k(self) -> int:
@@ -203,9 +227,8 @@ class Segment:
             return IDLE
         if self.kind == PROBE:
             return PROBE
-        assert self.word_tick is not None and self.guide_tick is not None
-        assert self.hold_tick is not None
-        if tick < self.word_tick:
+        assert self.guide_tick is not None and self.hold_tick is not None
+        if tick < (self.guide_tick if self.word_tick is None else self.word_tick):
             return SHOW
         if tick < self.guide_tick:
             return WORD
@@ -222,12 +245,13 @@ def day_schedule(curriculum: Curriculum, seed: int | None = None) -> tuple[Segme
     rng = np.random.default_rng([c.seed if seed is None else seed, c.day])
     order = rng.permutation(np.repeat(np.arange(c.k), c.repetitions))
     pats = rng.random(len(order)) < c.touch.probability
+    unnamed = rng.random(len(order)) < c.lesson.unnamed  # drawn last: older days keep theirs
     t = c.lesson
     word, guide, approach = c.ticks(t.word_at), c.ticks(t.guide_at), c.ticks(t.approach)
     visible = guide + approach + c.ticks(t.hold)
     segments = []
     start = c.ticks(c.lead_in)
-    for index, pat in zip(order, pats, strict=True):
+    for index, pat, silent in zip(order, pats, unnamed, strict=True):
         hold = start + guide + approach
         segments.append(
             Segment(
@@ -236,7 +260,7 @@ def day_schedule(curriculum: Curriculum, seed: int | None = None) -> tuple[Segme
                 start=start,
                 end=start + visible,
                 next_start=start + visible + c.ticks(t.gap),
-                word_tick=start + word,
+                word_tick=None if silent else start + word,
                 guide_tick=start + guide,
                 hold_tick=hold,
                 touch_ticks=(hold, hold + c.ticks(c.touch.duration)) if pat else None,
@@ -442,6 +466,8 @@ def _check_curriculum(c: Curriculum) -> None:
         )
     if t.approach <= 0:
         raise CurriculumError(f"lesson.approach: must be > 0 s, not {t.approach}")
+    if not 0.0 <= t.unnamed < 1.0:
+        raise CurriculumError(f"lesson.unnamed: a share of lessons in [0, 1), not {t.unnamed}")
     p = c.probe
     for name in ("duration", "gesture_at", "gap"):
         _whole_ticks(c, f"probe.{name}", getattr(p, name))
