@@ -49,8 +49,9 @@ run: setup
 test: setup
 	$(BIN)/python -m pytest -q -m "not graph"
 
-# Tests marked `graph`, kept out of `make test`. (The whole default graph for a simulated
-# minute, tests/test_world_graph.py, is in `make test`.)
+# Tests marked `graph`, kept out of `make test`: the whole default graph for a simulated
+# minute (tests/test_world_graph.py: proprio freshness 97.4 % in 2 of 5 loaded runs) and a
+# recorded session replayed into a fresh graph (tests/test_bag_replay_graph.py, ~3.5 min).
 test-graph: setup
 	$(BIN)/python -m pytest -q -m graph
 

@@ -25,7 +25,6 @@ import argparse
 import array
 import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,7 @@ import numpy as np
 from nemuri.bags import BagWriter, TypeCatalog, open_bag
 from nemuri.contracts import EMBEDDING_DIMS, MODALITIES
 from nemuri.memory.metadata import RELIABLE_QOS
+from nemuri.processes import interrupt
 
 IMAGE_TOPIC = "/bench/camera/image_raw"
 EMBEDDING_TOPICS = {m: f"/bench/embedding/{m}" for m in MODALITIES}
@@ -86,16 +86,6 @@ def start_graph(data_dir: Path) -> subprocess.Popen:
     )  # fmt: skip
 
 
-def stop(proc: subprocess.Popen, timeout: float = 60.0) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def session(node, bag: Path, seconds: float, hz: float | None) -> dict[str, tuple[int, int, int]]:
     """Publish for `seconds` (at `hz`, or flat out when None) while `nemuri record` records.
 
@@ -139,7 +129,7 @@ def session(node, bag: Path, seconds: float, hz: float | None) -> dict[str, tupl
         if hz is not None:
             time.sleep(max(0.0, start + sent / hz - time.monotonic()))
     time.sleep(2.0)  # what is in flight lands
-    stop(recorder)
+    interrupt(recorder, 60)
     source = open_bag(bag)
     recorded: dict[str, list[int]] = {t: [0, 0] for t in topics}
     for msg in source.messages():
@@ -198,7 +188,7 @@ def main() -> None:
             node.destroy_node()
             rclpy.try_shutdown()
             if graph is not None:
-                stop(graph)
+                interrupt(graph, 60)
 
 
 if __name__ == "__main__":

@@ -179,15 +179,7 @@ class Bench:
         log.close()  # the day is over: the probes are not part of what it sleeps on
         agent.day_log = None
         if probe_after:
-            run = probe(
-                agent,
-                curriculum,
-                agent.clock,
-                seed=PROBE_SEED,
-                repeats=self.args.probe_repeats,
-                senses=self.senses,
-            )
-            self.scores["c"] = run.scores(curriculum)
+            self.scores["c"] = self.probed(agent, curriculum)
             (days_dir / "in-context.json").write_text(json.dumps(self.scores["c"].__dict__))
             self.say(f"(c) in context: {line(self.scores['c'])}")
         marker.write_text(json.dumps(key))
@@ -197,6 +189,12 @@ class Bench:
         self, brains: Path, version: str | None, curriculum: Curriculum, name: str
     ) -> ProbeScores:
         agent = self.agent(brains, version)
+        scores = self.scores[name] = self.probed(agent, curriculum)
+        self.say(f"({name}) {agent.brain_version}, empty context: {line(scores)}")
+        return scores
+
+    def probed(self, agent: Agent, curriculum: Curriculum) -> ProbeScores:
+        """The agent's scores on the curriculum's probes, its context as it is."""
         run = probe(
             agent,
             curriculum,
@@ -205,9 +203,7 @@ class Bench:
             repeats=self.args.probe_repeats,
             senses=self.senses,
         )
-        scores = self.scores[name] = run.scores(curriculum)
-        self.say(f"({name}) {agent.brain_version}, empty context: {line(scores)}")
-        return scores
+        return run.scores(curriculum)
 
     def sleep(
         self, root: Path, logs: list[Path], name: str, store_dir: Path, config: SleepConfig

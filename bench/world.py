@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -56,6 +55,7 @@ from nemuri.brain.runtime import BrainRuntime, StepOutput, TickInput
 from nemuri.contracts import JOINTS, MODALITIES
 from nemuri.harness import VirtualClock, lockstep
 from nemuri.memory.daylog import read_day
+from nemuri.processes import children_of, stop_with_children
 from nemuri.senses.runtime import EncoderRuntime
 from nemuri.settings import load_settings
 from nemuri.wakeup import wake_agent
@@ -280,20 +280,6 @@ class GraphProbe:
             self.motor_at.setdefault(int(msg.tick), now)
 
 
-def children_of(pid: int) -> list[int]:
-    """PIDs whose parent is `pid` (the graph's node processes)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
 def run_graph(seconds: float, factor: float, data_dir: Path) -> GraphProbe:
     """`nemuri up --mode processes` for `seconds` of wall time after its first MotorCommand.
 
@@ -324,7 +310,11 @@ def run_graph(seconds: float, factor: float, data_dir: Path) -> GraphProbe:
 
     spinner = threading.Thread(target=spin, daemon=True)
     spinner.start()
-    overrides = [f"world.real_time_factor={factor}", f"core.data_dir={data_dir}"]
+    overrides = [
+        f"world.real_time_factor={factor}",
+        f"core.data_dir={data_dir}",
+        f"sleep.data_dir={data_dir}",
+    ]
     command = [sys.executable, "-m", "nemuri.cli", "up", "--mode", "processes", "--no-status"]
     for item in overrides:
         command += ["--set", item]
@@ -345,18 +335,7 @@ def run_graph(seconds: float, factor: float, data_dir: Path) -> GraphProbe:
         if proc.poll() is not None:
             raise RuntimeError("nemuri up stopped by itself:\n" + "".join(errors))
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        for pid in children:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        stop_with_children(proc, 30, children)
         executor.shutdown(timeout_sec=2.0)
         spinner.join(timeout=5.0)
         node.destroy_node()

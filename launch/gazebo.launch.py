@@ -27,8 +27,6 @@ so that Gazebo's own transport (which discovers peers by multicast) stays on loo
 
 from __future__ import annotations
 
-import os
-import shlex
 from pathlib import Path
 from typing import Final
 
@@ -38,16 +36,15 @@ from launch.actions import (
     IncludeLaunchDescription,
     OpaqueFunction,
     RegisterEventHandler,
-    SetEnvironmentVariable,
 )
 from launch.event_handlers import OnProcessExit
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import PathJoinSubstitution
-from launch_ros.actions import LifecycleNode, Node
+from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
-from nemuri.graph import NodeSpec, node_specs
-from nemuri.settings import config_dir, load_settings, ros_environment
+from nemuri.launching import graph_launch_description
+from nemuri.settings import config_dir
 
 DESCRIPTION_PACKAGE: Final[str] = "nemuri_description"
 WORLD: Final[str] = "worlds/nemuri.sdf"
@@ -155,44 +152,12 @@ def gazebo_actions(context: LaunchContext) -> list[object]:
     return [gazebo, state_publisher, spawn, bridge, after_spawn]
 
 
-def node_action(spec: NodeSpec) -> Node:
-    """The launch_ros action that runs one node of the graph (as in nemuri.launch.py)."""
-    kind = LifecycleNode if spec.lifecycle else Node
-    return kind(
-        package=spec.package,
-        executable=spec.executable,
-        name=spec.name,
-        namespace=spec.namespace,
-        parameters=[dict(spec.parameters)],
-        remappings=list(spec.remappings),
-        output="screen",
-    )
-
-
-def graph_actions(context: LaunchContext) -> list[Node]:
-    """nemuri's node actions for the `config` and `set` launch arguments (an OpaqueFunction)."""
-    config = context.launch_configurations["config"]
-    overrides = shlex.split(context.launch_configurations.get("set", ""))
-    return [node_action(spec) for spec in node_specs(load_settings(config, overrides))]
-
-
 def generate_launch_description() -> LaunchDescription:
-    graph = config_dir() / GRAPH_CONFIG
-    env = {**ros_environment(load_settings(graph), os.environ), **GZ_ENVIRONMENT}
-    os.environ.update(env)  # now: launch's own ROS node starts before any action runs
-    return LaunchDescription(
-        [
-            *(SetEnvironmentVariable(name, value) for name, value in env.items()),
-            DeclareLaunchArgument(
-                "config",
-                default_value=str(graph),
-                description="graph configuration YAML (nemuri's nodes and their parameters)",
-            ),
-            DeclareLaunchArgument(
-                "set",
-                default_value="",
-                description="space-separated KEY=VALUE overrides, as `nemuri up --set`",
-            ),
+    return graph_launch_description(
+        config_dir() / GRAPH_CONFIG,
+        "graph configuration YAML (nemuri's nodes and their parameters)",
+        extra_env=GZ_ENVIRONMENT,
+        extra_actions=[
             DeclareLaunchArgument(
                 "world",
                 default_value=str(description_dir() / WORLD),
@@ -204,6 +169,5 @@ def generate_launch_description() -> LaunchDescription:
                 description="true: open Gazebo's window; false: headless server",
             ),
             OpaqueFunction(function=gazebo_actions),
-            OpaqueFunction(function=graph_actions),
-        ]
+        ],
     )

@@ -12,13 +12,23 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Iterator
 
 import pytest
+
+from ros_helpers import ros_context
 
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(1, 101)))
 os.environ["ROS_PYTHON_CHECK_FIELDS"] = "1"
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+@pytest.fixture
+def ctx() -> Iterator[object]:
+    """Each test's own rclpy Context, so one test's nodes never leak into the next."""
+    with ros_context() as context:
+        yield context
 
 
 REQUIRE_ALL = os.environ.get("NEMURI_REQUIRE_ALL") == "1"

@@ -10,9 +10,11 @@ simulated time, running faster than real time) and prints each tick once it is a
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -55,6 +57,51 @@ def make_row(tick: int, stamp_ns: int | None = None) -> TickRow:
         missed=tick % 11 == 0,
         brain_version=f"v{tick // 50}",
     )
+
+
+def assert_same_as_row(msg: Any, row: TickRow) -> None:
+    """A TickRecord decoded by another library (mcap_ros2, rosbags) from the bag's own
+    schema holds exactly the row's values."""
+    assert msg.tick == row.tick
+    assert msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec == row.stamp_ns
+    assert [e.modality for e in msg.embeddings] == list(range(len(MODALITIES)))
+    for i, emb in enumerate(msg.embeddings):
+        want = row.embeddings[i]
+        got = np.asarray(emb.data, dtype=np.float32)
+        assert got.size == 0 if want is None else np.array_equal(got, want)
+        assert emb.encoder_version == row.encoder_versions[i]
+        assert emb.tick == row.embedding_ticks[i]
+        assert (
+            emb.header.stamp.sec * 10**9 + emb.header.stamp.nanosec == (row.embedding_stamps_ns[i])
+        )
+    assert [bool(p) for p in msg.present] == list(row.present)
+    assert (msg.heard_word, msg.spoken_word, msg.brain_version) == (
+        row.heard_word,
+        row.spoken_word,
+        row.brain_version,
+    )
+    assert list(msg.joint_names) == list(row.joint_names)
+    for name in ("joint_position", "joint_velocity", "motor_velocity", "drowsiness"):
+        assert np.array_equal(np.asarray(getattr(msg, name), np.float32), getattr(row, name))
+    assert np.float32(msg.step_latency_ms) == np.float32(row.step_latency_ms)
+    assert bool(msg.missed) == row.missed
+
+
+def mcap_of(bag: Path) -> Path:
+    """A single-file bag's .mcap file."""
+    (path,) = bag.glob("*.mcap")
+    return path
+
+
+def truncated_copy(bag: Path, dest: Path, size: int, *, with_metadata: bool) -> Path:
+    """A copy of `bag` in `dest` cut to its first `size` bytes, as a crash would leave it
+    (metadata.yaml too, or not, as a crash before closing leaves none)."""
+    dest.mkdir()
+    source = mcap_of(bag)
+    (dest / source.name).write_bytes(source.read_bytes()[:size])
+    if with_metadata:
+        shutil.copy(bag / "metadata.yaml", dest / "metadata.yaml")
+    return dest
 
 
 def write_until_killed(days_dir: Path, sleep_s: float) -> None:

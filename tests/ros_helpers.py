@@ -23,6 +23,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from nemuri.processes import children_of as children_of  # here too: tests found it here
+from nemuri.processes import interrupt
+
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 
@@ -35,6 +38,50 @@ def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.
             return True
         time.sleep(interval)
     return predicate()
+
+
+@contextmanager
+def ros_context() -> Iterator[Any]:
+    """An rclpy Context of its own, initialised; shut down on exit (the `ctx` fixture)."""
+    import rclpy
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        yield context
+    finally:
+        rclpy.try_shutdown(context=context)
+
+
+@contextmanager
+def active_node(node_class: type, context: Any, **params: object) -> Iterator[Any]:
+    """A configured and active lifecycle node of `node_class` with `params` overridden;
+    closed and destroyed on exit, so a failed test leaves no node (or day log) open."""
+    import rclpy
+    from rclpy.lifecycle import TransitionCallbackReturn
+
+    success = TransitionCallbackReturn.SUCCESS
+    overrides = [rclpy.Parameter(name, value=value) for name, value in params.items()]
+    node = node_class(context=context, parameter_overrides=overrides)
+    try:
+        assert node.trigger_configure() == success, node_class.__name__
+        assert node.trigger_activate() == success, node_class.__name__
+        yield node
+    finally:
+        node.close()
+        node.destroy_node()
+
+
+def configure_result(node_class: type, context: Any, **params: object) -> Any:
+    """What configuring a node of `node_class` with `params` returns; destroyed after."""
+    import rclpy
+
+    overrides = [rclpy.Parameter(name, value=value) for name, value in params.items()]
+    node = node_class(context=context, parameter_overrides=overrides)
+    try:
+        return node.trigger_configure()
+    finally:
+        node.destroy_node()
 
 
 @contextmanager
@@ -119,30 +166,9 @@ def start_sensor_process(hz: float, modalities: str, seconds: float) -> subproce
     )
 
 
-def children_of(pid: int) -> list[int]:
-    """PIDs whose parent is `pid` (`nemuri up --mode processes` runs each node in a
-    session of its own, so cleanup after a failed test finds them by parent)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
 def stop_process(proc: subprocess.Popen, sig: int = signal.SIGINT, timeout: float = 10.0) -> str:
     """Signal a child we started, wait, kill it if it hangs; return what it printed."""
-    if proc.poll() is None:
-        proc.send_signal(sig)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    interrupt(proc, timeout, sig)
     out = proc.stdout.read() if proc.stdout is not None else b""
     return out.decode(errors="replace")
 

@@ -13,8 +13,7 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 import numpy as np
 import pytest
@@ -30,7 +29,7 @@ from nemuri.contracts import JOINTS, REST_POSE
 from nemuri.nodes import convert, qos
 from nemuri.nodes.actuator_node import ActuatorNode
 from nemuri.worlds.description import joint_limits
-from ros_helpers import PYTHON, Collector, spinning, stop_process, wait_for
+from ros_helpers import PYTHON, Collector, active_node, spinning, stop_process, wait_for
 
 pytestmark = pytest.mark.ros
 SUCCESS = TransitionCallbackReturn.SUCCESS
@@ -41,27 +40,10 @@ VMAX = np.array([LIMITS[j].velocity for j in JOINTS])
 MIDDLE = np.array([(LIMITS[j].lower + LIMITS[j].upper) / 2 for j in JOINTS])
 
 
-@pytest.fixture
-def ctx() -> Iterator[object]:
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    yield context
-    rclpy.try_shutdown(context=context)
-
-
-@contextmanager
-def actuator_node(ctx: object, **params: object) -> Iterator[ActuatorNode]:
+def actuator_node(ctx: object, **params: object) -> AbstractContextManager[ActuatorNode]:
     """A configured, active ActuatorNode at TICK_HZ; closed and destroyed on exit."""
     params = {"tick_hz": TICK_HZ, "diagnostics_hz": 10.0, **params}
-    overrides = [rclpy.Parameter(name, value=value) for name, value in params.items()]
-    node = ActuatorNode(context=ctx, parameter_overrides=overrides)
-    try:
-        assert node.trigger_configure() == SUCCESS
-        assert node.trigger_activate() == SUCCESS
-        yield node
-    finally:
-        node.close()
-        node.destroy_node()
+    return active_node(ActuatorNode, ctx, **params)
 
 
 class Body:

@@ -31,7 +31,7 @@ from nemuri.nodes import qos
 from nemuri.nodes.microphone_node import MicrophoneNode
 from nemuri.senses.voice import resample
 from pulse_helpers import aligned_correlation, pulse_null_sink, write_wav
-from ros_helpers import Collector, spinning, wait_for
+from ros_helpers import Collector, configure_result, spinning, wait_for
 
 SUCCESS = TransitionCallbackReturn.SUCCESS
 
@@ -121,14 +121,6 @@ def test_sounddevice_hears_what_is_played_into_a_pulseaudio_null_sink(tmp_path: 
     assert np.abs(recorded[lag : lag + len(middle)].astype(int) - middle).max() <= 2
 
 
-@pytest.fixture
-def ctx():
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    yield context
-    rclpy.try_shutdown(context=context)
-
-
 @pytest.mark.ros
 def test_the_microphone_node_publishes_its_file_source_and_embeddings(ctx, tmp_path: Path):
     played = probe_signal(2.0)
@@ -148,7 +140,7 @@ def test_the_microphone_node_publishes_its_file_source_and_embeddings(ctx, tmp_p
             assert node.trigger_configure() == SUCCESS
             assert wait_for(lambda: node.count_subscribers("/microphone/audio") > 0, 10.0)
             assert node.trigger_activate() == SUCCESS
-            assert wait_for(lambda: node.microphone is not None and not node.microphone.running, 15)
+            assert wait_for(lambda: node.device is not None and not node.device.running, 15)
             assert wait_for(lambda: len(embeddings.snapshot()) >= 5, 10.0)
             node.close()
     finally:
@@ -166,9 +158,4 @@ def test_the_microphone_node_publishes_its_file_source_and_embeddings(ctx, tmp_p
 @pytest.mark.ros
 def test_the_microphone_node_refuses_a_source_it_cannot_open(ctx, tmp_path: Path):
     for params in ({"source": "file", "device": str(tmp_path / "none.wav")}, {"source": "ear"}):
-        overrides = [rclpy.Parameter(k, value=v) for k, v in params.items()]
-        node = MicrophoneNode(context=ctx, parameter_overrides=overrides)
-        try:
-            assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
-        finally:
-            node.destroy_node()
+        assert configure_result(MicrophoneNode, ctx, **params) == TransitionCallbackReturn.FAILURE

@@ -23,9 +23,9 @@ from rosbags.rosbag2 import Reader, Writer
 from rosbags.rosbag2.enums import CompressionFormat, CompressionMode, StoragePlugin
 from rosbags.typesys import Stores, get_typestore
 
-from helpers_daylog import PERIOD_NS, make_row
+from helpers_daylog import PERIOD_NS, assert_same_as_row, make_row
 from nemuri.bags import TICK_TOPIC, open_bag
-from nemuri.memory import DayLog, TickRow, recover_day
+from nemuri.memory import DayLog, recover_day
 from nemuri.memory.daylog import THUMBNAIL_TOPIC
 
 N = 150  # ticks
@@ -166,33 +166,6 @@ def test_a_recovered_bags_metadata_has_every_field_too(day: Path, tmp_path: Path
 
 
 # -- read back by the mcap library ------------------------------------------------------
-def assert_tick_record(msg: Any, row: TickRow) -> None:
-    """A TickRecord decoded by mcap_ros2 from the bag's own schema holds the row's values."""
-    assert msg.tick == row.tick
-    assert msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec == row.stamp_ns
-    assert [e.modality for e in msg.embeddings] == [0, 1, 2, 3]
-    for i, emb in enumerate(msg.embeddings):
-        want = row.embeddings[i]
-        got = np.asarray(emb.data, np.float32)
-        assert got.size == 0 if want is None else np.array_equal(got, want)
-        assert emb.encoder_version == row.encoder_versions[i]
-        assert emb.tick == row.embedding_ticks[i]
-        assert (
-            emb.header.stamp.sec * 10**9 + emb.header.stamp.nanosec == (row.embedding_stamps_ns[i])
-        )
-    assert [bool(p) for p in msg.present] == list(row.present)
-    assert (msg.heard_word, msg.spoken_word, msg.brain_version) == (
-        row.heard_word,
-        row.spoken_word,
-        row.brain_version,
-    )
-    assert list(msg.joint_names) == list(row.joint_names)
-    for name in ("joint_position", "joint_velocity", "motor_velocity", "drowsiness"):
-        assert np.array_equal(np.asarray(getattr(msg, name), np.float32), getattr(row, name))
-    assert np.float32(msg.step_latency_ms) == np.float32(row.step_latency_ms)
-    assert bool(msg.missed) == row.missed
-
-
 def test_every_message_of_a_day_log_reads_back_intact_with_mcap_ros2(day: Path) -> None:
     (mcap,) = day.glob("*.mcap")
     ticks, thumbnails = [], []
@@ -204,7 +177,7 @@ def test_every_message_of_a_day_log_reads_back_intact_with_mcap_ros2(day: Path) 
             if channel.topic == TICK_TOPIC:
                 assert schema.name == "nemuri_msgs/msg/TickRecord"
                 assert message.log_time == stamp(msg.tick)
-                assert_tick_record(msg, make_row(msg.tick, stamp(msg.tick)))
+                assert_same_as_row(msg, make_row(msg.tick, stamp(msg.tick)))
                 ticks.append(msg.tick)
             else:
                 assert (channel.topic, schema.name) == (THUMBNAIL_TOPIC, "sensor_msgs/msg/Image")

@@ -16,7 +16,7 @@ import yaml
 from mcap.records import Chunk, MessageIndex
 from mcap.stream_reader import StreamReader
 
-from helpers_daylog import make_row
+from helpers_daylog import make_row, mcap_of, truncated_copy
 from nemuri.bags import CorruptBag, NotABag, open_bag
 from test_bag_read import N, split_bag, stamp, write_day
 
@@ -24,11 +24,6 @@ from test_bag_read import N, split_bag, stamp, write_day
 @pytest.fixture(scope="module")
 def day(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_day(tmp_path_factory.mktemp("days"))
-
-
-def the_mcap(bag: Path) -> Path:
-    (path,) = bag.glob("*.mcap")
-    return path
 
 
 def chunks(mcap: Path) -> list[tuple[int, int]]:
@@ -49,19 +44,10 @@ def chunks(mcap: Path) -> list[tuple[int, int]]:
     return ends
 
 
-def cut(bag: Path, dest: Path, size: int, *, with_metadata: bool) -> Path:
-    dest.mkdir()
-    source = the_mcap(bag)
-    (dest / source.name).write_bytes(source.read_bytes()[:size])
-    if with_metadata:
-        shutil.copy(bag / "metadata.yaml", dest / "metadata.yaml")
-    return dest
-
-
 def test_a_truncated_bag_keeps_every_complete_chunk_and_says_how_much(
     day: Path, tmp_path: Path
 ) -> None:
-    source = the_mcap(day)
+    source = mcap_of(day)
     size = source.stat().st_size
     ends = chunks(source)
     assert len(ends) >= 10  # a chunk a second
@@ -70,7 +56,7 @@ def test_a_truncated_bag_keeps_every_complete_chunk_and_says_how_much(
     offsets += [int(x) for x in np.random.default_rng(3).integers(8, size, 6)]
     for k, offset in enumerate(offsets):
         expected = max([n for end, n in ends if end <= offset], default=0)
-        bag = open_bag(cut(day, tmp_path / f"cut{k}", offset, with_metadata=k % 2 == 1))
+        bag = open_bag(truncated_copy(day, tmp_path / f"cut{k}", offset, with_metadata=k % 2 == 1))
         assert bag.recovered, offset
         assert bag.message_count == expected, offset
         assert [(m.topic, m.log_time_ns, m.data) for m in bag.messages()] == [
@@ -91,7 +77,7 @@ def test_a_truncated_bag_keeps_every_complete_chunk_and_says_how_much(
         else:
             assert "no metadata.yaml" in note
         assert not any(p.name.endswith((".tmp", ".recovering")) for p in bag.path.iterdir())
-        assert the_mcap(bag.path).stat().st_size == offset  # read, never rewritten
+        assert mcap_of(bag.path).stat().st_size == offset  # read, never rewritten
 
 
 def test_a_bag_without_metadata_yaml_is_read_whole_and_says_so(day: Path, tmp_path: Path) -> None:
@@ -150,10 +136,10 @@ def test_paths_that_hold_no_bag_are_refused(tmp_path: Path) -> None:
 def test_damage_inside_a_finished_file_is_corruption_not_a_crash(day: Path, tmp_path: Path) -> None:
     bag = tmp_path / "bag"
     shutil.copytree(day, bag)
-    ends = chunks(the_mcap(bag))
-    data = bytearray(the_mcap(bag).read_bytes())
+    ends = chunks(mcap_of(bag))
+    data = bytearray(mcap_of(bag).read_bytes())
     data[ends[3][0] - 40] ^= 0xFF
-    the_mcap(bag).write_bytes(bytes(data))
+    mcap_of(bag).write_bytes(bytes(data))
     with pytest.raises(CorruptBag, match=rf"damaged at byte .*; {ends[2][1]} messages before"):
         open_bag(bag)
 
@@ -195,8 +181,8 @@ def test_the_command_refuses_garbage_in_one_line(tmp_path: Path) -> None:
 
 
 def test_the_command_reads_a_cut_bag_and_says_how_much(day: Path, tmp_path: Path) -> None:
-    ends = chunks(the_mcap(day))
-    bag = cut(day, tmp_path / "cut", ends[5][0] + 10, with_metadata=False)
+    ends = chunks(mcap_of(day))
+    bag = truncated_copy(day, tmp_path / "cut", ends[5][0] + 10, with_metadata=False)
     done = nemuri("bag", "info", str(bag))
     assert done.returncode == 0, done.stderr
     assert f"Messages:          {ends[5][1]}\n" in done.stdout

@@ -39,13 +39,10 @@ def start_recorder(bag: Path, *args: str) -> subprocess.Popen:
 
 
 @pytest.fixture
-def node():
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    node = rclpy.create_node("bag_record_test", context=context)
+def node(ctx):
+    node = rclpy.create_node("bag_record_test", context=ctx)
     yield node
     node.destroy_node()
-    rclpy.shutdown(context=context)
 
 
 def image(i: int) -> Image:

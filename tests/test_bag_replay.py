@@ -50,13 +50,10 @@ def write_bag(path: Path) -> dict[str, list[bytes]]:
 
 
 @pytest.fixture
-def node():
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    node = rclpy.create_node("bag_replay_test", context=context)
+def node(ctx):
+    node = rclpy.create_node("bag_replay_test", context=ctx)
     yield node
     node.destroy_node()
-    rclpy.shutdown(context=context)
 
 
 def replay(bag: Path, *args: str) -> subprocess.Popen:

@@ -19,9 +19,7 @@ deterministic (test_bag_replay_ticks shows that, exactly).
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -41,8 +39,9 @@ from nemuri.brain import checkpoint  # noqa: E402
 from nemuri.brain.model import BrainConfig  # noqa: E402
 from nemuri.memory.daylog import list_days, read_day  # noqa: E402
 from nemuri.memory.tickrow import TickRow  # noqa: E402
+from nemuri.processes import stop_with_children  # noqa: E402
 from nemuri.worlds.mujoco_world import rendering_available  # noqa: E402
-from ros_helpers import Collector, children_of, spinning, wait_for  # noqa: E402
+from ros_helpers import Collector, spinning, wait_for  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.graph]
 
@@ -94,23 +93,6 @@ class Lines:
 
     def text(self) -> str:
         return "".join(self.lines)
-
-
-def stop(proc: subprocess.Popen, timeout: float = 60) -> None:
-    """SIGINT a child we started (`nemuri up` stops its own children), SIGKILL if stuck."""
-    children = children_of(proc.pid)
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    for pid in children:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 _clients: dict[tuple[int, str], object] = {}
@@ -184,9 +166,9 @@ def test_a_replayed_session_commands_what_the_live_one_did(probe, tmp_path) -> N
         wall = SESSION_TICKS * PERIOD_NS / 1e9 / SPEED
         assert wait_for(ticked(SESSION_TICKS), 2 * wall + 60), world_err.text()
     finally:
-        stop(world)
-        stop(graph)
-        stop(recorder)
+        stop_with_children(world, 60)
+        stop_with_children(graph, 60)
+        stop_with_children(recorder, 60)
     [lived] = list_days(live / "days")
     rows = by_tick(lived)
     assert len(rows) >= 0.95 * SESSION_TICKS  # a missed tick has no row
@@ -214,7 +196,7 @@ def test_a_replayed_session_commands_what_the_live_one_did(probe, tmp_path) -> N
         )
         assert replay.returncode == 0, replay.stderr
     finally:
-        stop(graph)
+        stop_with_children(graph, 60)
     [relived] = list_days(again / "days")
     replayed = by_tick(relived)
     assert {r.brain_version for r in replayed.values()} == {"v0000"}

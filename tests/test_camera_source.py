@@ -23,7 +23,7 @@ from sensor_msgs.msg import Image
 from nemuri.devices.camera import CameraConfig, CameraError, OpenCVCamera
 from nemuri.nodes import qos
 from nemuri.nodes.camera_node import CameraNode, image_array
-from ros_helpers import Collector, spinning, wait_for
+from ros_helpers import Collector, configure_result, spinning, wait_for
 
 SUCCESS = TransitionCallbackReturn.SUCCESS
 WIDTH, HEIGHT, FRAMES = 160, 120, 12
@@ -76,14 +76,6 @@ def test_a_camera_that_cannot_be_opened_is_refused(tmp_path: Path):
         OpenCVCamera(CameraConfig(" "), lambda s, f: None)
 
 
-@pytest.fixture
-def ctx():
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    yield context
-    rclpy.try_shutdown(context=context)
-
-
 @pytest.mark.ros
 def test_the_camera_node_publishes_the_files_frames_and_embeddings(ctx, tmp_path: Path):
     path = write_video(tmp_path / "frames.avi")
@@ -105,7 +97,7 @@ def test_the_camera_node_publishes_the_files_frames_and_embeddings(ctx, tmp_path
             assert wait_for(lambda: node.count_subscribers("/camera/image_raw") > 0, 10.0)
             assert wait_for(lambda: node.count_subscribers("/nemuri/embedding/vision") > 0, 10.0)
             assert node.trigger_activate() == SUCCESS
-            assert wait_for(lambda: node.camera is not None and not node.camera.running, 20.0)
+            assert wait_for(lambda: node.device is not None and not node.device.running, 20.0)
             assert wait_for(lambda: len(images.snapshot()) == FRAMES, 5.0)
             node.close()
     finally:
@@ -124,9 +116,4 @@ def test_the_camera_node_publishes_the_files_frames_and_embeddings(ctx, tmp_path
 @pytest.mark.ros
 def test_the_camera_node_refuses_a_source_it_cannot_open(ctx, tmp_path: Path):
     for params in ({"source": "opencv", "device": str(tmp_path / "x.avi")}, {"source": "eye"}):
-        overrides = [rclpy.Parameter(k, value=v) for k, v in params.items()]
-        node = CameraNode(context=ctx, parameter_overrides=overrides)
-        try:
-            assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
-        finally:
-            node.destroy_node()
+        assert configure_result(CameraNode, ctx, **params) == TransitionCallbackReturn.FAILURE

@@ -10,7 +10,6 @@ which also shows the parameters reached the core.
 
 from __future__ import annotations
 
-import os
 import queue
 import re
 import signal
@@ -23,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from nemuri.memory.daylog import read_day
-from ros_helpers import children_of
+from nemuri.processes import stop_with_children
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -35,23 +34,6 @@ CORE_ALONE = [
     *(arg for key in OTHER_NODES for arg in ("--set", f"nodes.{key}.enabled=false")),
     *("--set", "use_sim_time=false"),
 ]
-
-
-def stop_everything(proc: subprocess.Popen) -> None:
-    """Cleanup after a failed test: our CLI and its node children, by PID."""
-    pids = children_of(proc.pid)
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def run_until_stopped(
@@ -99,7 +81,7 @@ def run_until_stopped(
         proc.send_signal(stop_signal)
         code = proc.wait(timeout=40)
     finally:
-        stop_everything(proc)
+        stop_with_children(proc, 20)  # after a failed test: the CLI and its nodes
     assert code == 0, "".join(stderr)
     assert "nemuri up: stopped\n" in stderr, "".join(stderr)
     return data_dir, rates, (started_ns, time.time_ns())

@@ -15,8 +15,7 @@ import math
 import shutil
 import signal
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +34,7 @@ from nemuri.nodes import qos  # noqa: E402
 from nemuri.nodes.core_node import NO_SLEEP_SERVER, CoreNode  # noqa: E402
 from ros_helpers import (  # noqa: E402
     Collector,
+    active_node,
     diagnostics_values,
     embedding,
     spinning,
@@ -61,27 +61,9 @@ def data_dir(tmp_path: Path, newborn: Path) -> Path:
     return tmp_path / "nemuri"
 
 
-@pytest.fixture
-def ctx() -> Iterator[object]:
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    yield context
-    rclpy.try_shutdown(context=context)
-
-
-@contextmanager
-def core_node(ctx: object, data_dir: Path, **params: object) -> Iterator[CoreNode]:
+def core_node(ctx: object, data_dir: Path, **params: object) -> AbstractContextManager[CoreNode]:
     """A configured and active CoreNode; closed (day log finished) and destroyed on exit."""
-    overrides = [rclpy.Parameter("data_dir", value=str(data_dir))]
-    overrides += [rclpy.Parameter(name, value=value) for name, value in params.items()]
-    node = CoreNode(context=ctx, parameter_overrides=overrides)
-    try:
-        assert node.trigger_configure() == SUCCESS
-        assert node.trigger_activate() == SUCCESS
-        yield node
-    finally:
-        node.close()
-        node.destroy_node()
+    return active_node(CoreNode, ctx, data_dir=str(data_dir), **params)
 
 
 class Probe:

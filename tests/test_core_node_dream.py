@@ -16,8 +16,6 @@ sleepy fast (a small context_capacity), so its first day lasts seconds.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +38,7 @@ from nemuri.nodes.world_node import WorldNode  # noqa: E402
 from nemuri.senses.voice import espeak_available  # noqa: E402
 from nemuri.worlds.caretaker import WHAT_DID_YOU_DREAM  # noqa: E402
 from nemuri.worlds.microphone import rms_dbfs  # noqa: E402
-from ros_helpers import Collector, spinning, wait_for  # noqa: E402
+from ros_helpers import Collector, active_node, spinning, wait_for  # noqa: E402
 from test_sleep_node import SHORT_NIGHT  # noqa: E402
 from test_sleep_world import SMALL  # noqa: E402
 from test_world_node import SHORT_COURSE  # noqa: E402
@@ -51,28 +49,6 @@ SUCCESS = TransitionCallbackReturn.SUCCESS
 CORE = {"tick_hz": 10.0, "context_capacity": 150}
 KEEP_ALL_RELIABLE = QoSProfile(depth=2000, reliability=ReliabilityPolicy.RELIABLE)
 KEEP_ALL_BEST_EFFORT = QoSProfile(depth=2000, reliability=ReliabilityPolicy.BEST_EFFORT)
-
-
-@pytest.fixture
-def ctx() -> Iterator[object]:
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    yield context
-    rclpy.try_shutdown(context=context)
-
-
-@contextlib.contextmanager
-def active(node_class: type, ctx: object, **params: object) -> Iterator:
-    """A configured and active node of `node_class`; closed and destroyed on exit."""
-    overrides = [rclpy.Parameter(name, value=value) for name, value in params.items()]
-    node = node_class(context=ctx, parameter_overrides=overrides)
-    try:
-        assert node.trigger_configure() == SUCCESS, node_class.__name__
-        assert node.trigger_activate() == SUCCESS, node_class.__name__
-        yield node
-    finally:
-        node.close()
-        node.destroy_node()
 
 
 class Probe:
@@ -126,10 +102,12 @@ def test_what_did_you_dream_asked_aloud_is_answered_aloud(ctx, tmp_path: Path):
     course.write_text(SHORT_COURSE)  # its lessons end in 8.5 s: a quiet room at night
     probe = Probe(ctx)
     with (
-        active(SleepNode, ctx, data_dir=str(data_dir), **SHORT_NIGHT) as sleeper,
-        active(CoreNode, ctx, data_dir=str(data_dir), **CORE) as core,
-        active(SpeechNode, ctx, output="world") as speech,
-        active(WorldNode, ctx, curriculum=str(course), camera_width=32, camera_height=32) as world,
+        active_node(SleepNode, ctx, data_dir=str(data_dir), **SHORT_NIGHT) as sleeper,
+        active_node(CoreNode, ctx, data_dir=str(data_dir), **CORE) as core,
+        active_node(SpeechNode, ctx, output="world") as speech,
+        active_node(
+            WorldNode, ctx, curriculum=str(course), camera_width=32, camera_height=32
+        ) as world,
         spinning(ctx, sleeper, core, speech, world, probe.node),
     ):
         assert wait_for(lambda: probe.ask.get_subscription_count() > 0, 10.0)

@@ -15,8 +15,7 @@ from mcap_ros2.decoder import DecoderFactory
 from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
-from helpers_daylog import make_row
-from nemuri.contracts import MODALITIES
+from helpers_daylog import assert_same_as_row, make_row
 from nemuri.memory import (
     TOPIC,
     DayLog,
@@ -40,33 +39,6 @@ def day(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for tick in range(N):
             log.append(make_row(tick))
     return log.path
-
-
-def assert_same_as_row(msg, row: TickRow) -> None:
-    """A TickRecord decoded by another library holds exactly the row's values."""
-    assert msg.tick == row.tick
-    assert msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec == row.stamp_ns
-    assert [e.modality for e in msg.embeddings] == list(range(len(MODALITIES)))
-    for i, emb in enumerate(msg.embeddings):
-        want = row.embeddings[i]
-        got = np.asarray(emb.data, dtype=np.float32)
-        assert got.size == 0 if want is None else np.array_equal(got, want)
-        assert emb.encoder_version == row.encoder_versions[i]
-        assert emb.tick == row.embedding_ticks[i]
-        assert (
-            emb.header.stamp.sec * 10**9 + emb.header.stamp.nanosec == (row.embedding_stamps_ns[i])
-        )
-    assert [bool(p) for p in msg.present] == list(row.present)
-    assert (msg.heard_word, msg.spoken_word, msg.brain_version) == (
-        row.heard_word,
-        row.spoken_word,
-        row.brain_version,
-    )
-    assert list(msg.joint_names) == list(row.joint_names)
-    for name in ("joint_position", "joint_velocity", "motor_velocity", "drowsiness"):
-        assert np.array_equal(np.asarray(getattr(msg, name), np.float32), getattr(row, name))
-    assert np.float32(msg.step_latency_ms) == np.float32(row.step_latency_ms)
-    assert bool(msg.missed) == row.missed
 
 
 def test_round_trip_keeps_every_field(day: Path) -> None:

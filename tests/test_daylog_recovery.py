@@ -13,7 +13,7 @@ from rosbags.rosbag2 import Reader, Writer
 from rosbags.rosbag2.enums import StoragePlugin
 from rosbags.typesys import Stores, get_typestore
 
-from helpers_daylog import PERIOD_NS, make_row
+from helpers_daylog import PERIOD_NS, make_row, mcap_of, truncated_copy
 from nemuri.memory import (
     TOPIC,
     CorruptDayLog,
@@ -40,11 +40,6 @@ class FakeWallClock:
         return self.now
 
 
-def mcap_of(bag: Path) -> Path:
-    (path,) = bag.glob("*.mcap")
-    return path
-
-
 @pytest.fixture(scope="module")
 def closed_day(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """N rows at 10 Hz with a 1 s flush period: about one chunk per 11 rows."""
@@ -64,15 +59,6 @@ def chunk_ends(mcap_path: Path) -> list[tuple[int, int]]:
         last_tick = index.message_end_time // PERIOD_NS
         ends.append((index.chunk_start_offset + index.chunk_length, last_tick + 1))
     return ends
-
-
-def truncated_copy(bag: Path, dest: Path, size: int, *, with_metadata: bool) -> Path:
-    dest.mkdir()
-    source = mcap_of(bag)
-    (dest / source.name).write_bytes(source.read_bytes()[:size])
-    if with_metadata:
-        shutil.copy(bag / "metadata.yaml", dest / "metadata.yaml")
-    return dest
 
 
 # -- flushing ---------------------------------------------------------------------------

@@ -40,6 +40,7 @@ import yaml
 
 from nemuri.contracts import JOINTS, TICK_HZ, TOUCH_PADS
 from nemuri.graph import node_specs
+from nemuri.launching import graph_actions
 from nemuri.nodes import gz_touch_node
 from nemuri.settings import config_dir, default_config_path, load_settings
 from nemuri.worlds.description import joint_limits
@@ -655,7 +656,7 @@ def test_launch_environment_and_arguments(launch_file, monkeypatch):
         "gui": "false",
     }
     functions = [a.kwargs["function"] for a in actions["OpaqueFunction"]]
-    assert functions == [launch.gazebo_actions, launch.graph_actions]
+    assert functions == [launch.gazebo_actions, graph_actions]  # the graph: nemuri.launching
 
 
 def test_launch_nemuri_nodes_are_node_specs_of_gazebo_yaml(launch_file, monkeypatch, tmp_path):
@@ -663,7 +664,7 @@ def test_launch_nemuri_nodes_are_node_specs_of_gazebo_yaml(launch_file, monkeypa
     launch_description(classes, launch, monkeypatch)
     overrides = f"core.tick_hz=50 core.data_dir={tmp_path} gz_touch.rate_hz=100"
     context = types.SimpleNamespace(launch_configurations={"config": str(GRAPH), "set": overrides})
-    nodes = launch.graph_actions(context)
+    nodes = graph_actions(context)
     specs = node_specs(load_settings(GRAPH, overrides.split()))
     assert len(nodes) == len(specs) >= 2
     for node, spec in zip(nodes, specs, strict=True):

@@ -122,14 +122,6 @@ def test_espeak_words_are_heard_at_ninety_percent(decoder):
     assert share >= 0.9, f"{share:.1%}"
 
 
-@pytest.fixture
-def ctx():
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    yield context
-    rclpy.try_shutdown(context=context)
-
-
 @needs_espeak
 @pytest.mark.ros
 def test_the_node_publishes_each_utterances_word_on_hearing_words(ctx, decoder):

@@ -40,7 +40,7 @@ from nemuri.senses.encoders import build_encoder, export_onnx
 from nemuri.senses.preprocess import ProprioScaling
 from nemuri.senses.runtime import audio_frontend, read_manifest, sha256_of, write_manifest_entry
 from nemuri.worlds.description import joint_limits
-from ros_helpers import PYTHON, spinning, stop_process, wait_for
+from ros_helpers import PYTHON, ros_context, spinning, stop_process, wait_for
 
 pytestmark = pytest.mark.ros
 SUCCESS = TransitionCallbackReturn.SUCCESS
@@ -84,10 +84,9 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def ctx() -> Iterator[object]:
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    yield context
-    rclpy.try_shutdown(context=context)
+    """One Context for the module (wider than conftest's per-test one)."""
+    with ros_context() as context:
+        yield context
 
 
 class World:

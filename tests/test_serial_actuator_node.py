@@ -9,7 +9,6 @@ streams MotorCommands and reads what the node publishes from the body's state fr
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -35,14 +34,6 @@ PAN = JOINTS.index("head_pan")
 @pytest.fixture(scope="module")
 def firmware_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build(tmp_path_factory.getbasetemp() / "firmware-build", ("host",))
-
-
-@pytest.fixture
-def ctx() -> Iterator[object]:
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    yield context
-    rclpy.try_shutdown(context=context)
 
 
 def link_values(msg: DiagnosticArray) -> dict[str, str]:

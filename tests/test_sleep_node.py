@@ -12,8 +12,6 @@ import json
 import math
 import shutil
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +32,7 @@ from nemuri.nodes import qos  # noqa: E402
 from nemuri.nodes.core_node import CoreNode  # noqa: E402
 from nemuri.nodes.sleep_node import PARAMETERS, SleepNode, Waker, dbfs  # noqa: E402
 from nemuri.sleep import ReplayStore  # noqa: E402
-from ros_helpers import Collector, spinning, wait_for  # noqa: E402
+from ros_helpers import Collector, active_node, spinning, wait_for  # noqa: E402
 from test_sleep_world import SMALL, ToyWorld, write_toy_day  # noqa: E402
 
 SUCCESS = TransitionCallbackReturn.SUCCESS
@@ -53,29 +51,6 @@ def small_brains(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def data_dir(tmp_path: Path, small_brains: Path) -> Path:
     shutil.copytree(small_brains, tmp_path / "nemuri" / "brains")
     return tmp_path / "nemuri"
-
-
-@pytest.fixture
-def ctx() -> Iterator[object]:
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    yield context
-    rclpy.try_shutdown(context=context)
-
-
-@contextmanager
-def lifecycle(node_class: type, ctx: object, data_dir: Path, **params: object) -> Iterator:
-    """A configured and active node of `node_class`; closed and destroyed on exit."""
-    overrides = [rclpy.Parameter("data_dir", value=str(data_dir))]
-    overrides += [rclpy.Parameter(name, value=value) for name, value in params.items()]
-    node = node_class(context=ctx, parameter_overrides=overrides)
-    try:
-        assert node.trigger_configure() == SUCCESS
-        assert node.trigger_activate() == SUCCESS
-        yield node
-    finally:
-        node.close()
-        node.destroy_node()
 
 
 class Client:
@@ -125,8 +100,10 @@ def test_day_drowsy_sleep_wake_with_a_new_version_twice(ctx, data_dir):
     motor = Collector(probe, MotorCommand, "/nemuri/motor_command", qos.COMMAND)
     client = Client(ctx)
     with (
-        lifecycle(SleepNode, ctx, data_dir, **SHORT_NIGHT) as sleeper,
-        lifecycle(CoreNode, ctx, data_dir, tick_hz=20.0, context_capacity=30) as core,
+        active_node(SleepNode, ctx, data_dir=str(data_dir), **SHORT_NIGHT) as sleeper,
+        active_node(
+            CoreNode, ctx, data_dir=str(data_dir), tick_hz=20.0, context_capacity=30
+        ) as core,
         spinning(ctx, sleeper, core, probe, client.node),
     ):
         assert wait_for(lambda: core._sleep_client.server_is_ready(), 10.0)
@@ -181,7 +158,7 @@ def test_cancelled_touched_refused_and_failed_nights_end_cleanly(ctx, data_dir):
     client = Client(ctx)
     params = {**SHORT_NIGHT, "steps": 100_000, "feedback_hz": 5.0}
     with (
-        lifecycle(SleepNode, ctx, data_dir, **params) as sleeper,
+        active_node(SleepNode, ctx, data_dir=str(data_dir), **params) as sleeper,
         spinning(ctx, sleeper, client.node),
     ):
         assert client.action.wait_for_server(timeout_sec=10.0)
@@ -240,7 +217,9 @@ def test_a_goal_without_day_logs_sleeps_on_the_days_not_slept_yet(ctx, data_dir)
     second = write_toy_day(data_dir / "days", ToyWorld(), lessons_each=1, seed=3)
     client = Client(ctx)
     with (
-        lifecycle(SleepNode, ctx, data_dir, **SHORT_NIGHT, dream_report=False) as sleeper,
+        active_node(
+            SleepNode, ctx, data_dir=str(data_dir), **SHORT_NIGHT, dream_report=False
+        ) as sleeper,
         spinning(ctx, sleeper, client.node),
     ):
         assert client.action.wait_for_server(timeout_sec=10.0)

@@ -7,8 +7,6 @@ on /speaker/audio are the synthesized sentence, and the microphone hears them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 
@@ -30,14 +28,6 @@ SUCCESS = TransitionCallbackReturn.SUCCESS
 FAILURE = TransitionCallbackReturn.FAILURE
 KEEP_ALL = QoSProfile(depth=1000, reliability=ReliabilityPolicy.BEST_EFFORT)
 needs_espeak = pytest.mark.skipif(not espeak_available(), reason="espeak-ng not installed")
-
-
-@pytest.fixture
-def ctx() -> Iterator[object]:
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    yield context
-    rclpy.try_shutdown(context=context)
 
 
 def speech_node(ctx: object, **params: object) -> SpeechNode:

@@ -26,14 +26,6 @@ pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs
 SUCCESS = TransitionCallbackReturn.SUCCESS
 
 
-@pytest.fixture
-def ctx():
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    yield context
-    rclpy.try_shutdown(context=context)
-
-
 @pytest.mark.ros
 def test_the_voice_plays_into_the_null_sink_and_is_heard_back(ctx):
     rendered = synthesize("umbrella")

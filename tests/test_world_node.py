@@ -60,14 +60,6 @@ days: [[red_ball, green_cube]]
 """
 
 
-@pytest.fixture
-def ctx() -> Iterator[object]:
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    yield context
-    rclpy.try_shutdown(context=context)
-
-
 def world_diagnostics(msg: DiagnosticArray) -> dict[str, str]:
     """The world node's key/values in a DiagnosticArray (empty when it is someone else's)."""
     for status in msg.status:

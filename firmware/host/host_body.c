@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "../src/controller.h"
+#include "host_io.h"
 #include "pty_port.h"
 
 static volatile sig_atomic_t stop;
@@ -31,40 +32,10 @@ static void on_signal(int signum)
     stop = 1;
 }
 
-static uint64_t now_us(void)
+/* An "adc" command from stdin (host_io.h): what the controller will read there. */
+static void set_adc(unsigned channel, unsigned raw, void *ctx)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-/* Whole lines from stdin (read(2), not stdio: poll must see every line that arrives).
- * Returns 0 at end of input. */
-static int read_commands(uint16_t adc[8])
-{
-    static char line[256];
-    static size_t used;
-    ssize_t n = read(0, line + used, sizeof line - 1 - used);
-    if (n <= 0)
-        return n < 0 && errno == EINTR;
-    used += (size_t)n;
-    line[used] = 0;
-    char *start = line, *end;
-    while ((end = strchr(start, '\n'))) {
-        *end = 0;
-        unsigned channel, raw;
-        if (sscanf(start, "adc %u %u", &channel, &raw) == 2 && channel < 8 &&
-            raw <= PROTO_ADC_MAX)
-            adc[channel] = (uint16_t)raw;
-        else
-            fprintf(stderr, "host_body: ignored command: %s\n", start);
-        start = end + 1;
-    }
-    used = strlen(start);
-    memmove(line, start, used + 1);
-    if (used == sizeof line - 1)
-        used = 0; /* a line too long to be a command */
-    return 1;
+    ((uint16_t *)ctx)[channel] = (uint16_t)raw;
 }
 
 int main(int argc, char **argv)
@@ -93,14 +64,14 @@ int main(int argc, char **argv)
     }
     printf("ready %s\n", port.path);
 
-    const uint64_t start = now_us();
+    const uint64_t start = monotonic_us();
     controller body;
     controller_init(&body, 0);
     uint16_t adc[8] = {0}, shown[PROTO_SERVOS] = {0};
     uint64_t last_rx_us = 0, next_state_ms = STATE_PERIOD_MS;
     int stdin_open = 1;
     while (!stop) {
-        uint64_t t = now_us() - start;
+        uint64_t t = monotonic_us() - start;
         uint32_t ms = (uint32_t)(t / 1000u);
         uint32_t wait = next_state_ms > ms ? (uint32_t)(next_state_ms - ms) : 0;
         if (!body.resting) {
@@ -110,7 +81,7 @@ int main(int argc, char **argv)
         struct pollfd fds[2] = {{port.master, POLLIN, 0}, {0, POLLIN, 0}};
         if (poll(fds, stdin_open ? 2 : 1, (int)wait + 1) < 0 && errno != EINTR)
             break;
-        t = now_us() - start;
+        t = monotonic_us() - start;
         ms = (uint32_t)(t / 1000u);
         if (fds[0].revents & POLLIN) {
             uint8_t buf[256];
@@ -123,7 +94,7 @@ int main(int argc, char **argv)
             }
         }
         if (stdin_open && (fds[1].revents & (POLLIN | POLLHUP)))
-            stdin_open = read_commands(adc);
+            stdin_open = adc_commands_read("host_body", set_adc, adc);
         controller_tick(&body, ms);
         for (unsigned i = 0; i < PROTO_SERVOS; i++) {
             if (body.pulse_us[i] != shown[i]) {

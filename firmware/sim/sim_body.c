@@ -33,6 +33,7 @@
 #include <sim_io.h>
 #include <sim_irq.h>
 
+#include "../host/host_io.h"
 #include "../host/pty_port.h"
 #include "../src/protocol.h"
 
@@ -54,13 +55,6 @@ static void on_signal(int signum)
 {
     (void)signum;
     stop = 1;
-}
-
-static uint64_t wall_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 static uint64_t sim_us(avr_cycle_count_t cycle)
@@ -125,34 +119,12 @@ static void on_observed_frame(const proto_frame *frame, void *ctx)
         last_rx_cycle = avr->cycle;
 }
 
-/* Returns 0 at end of input. */
-static int read_commands(void)
+/* An "adc" command from stdin (host_io.h): raw * 5 V / 1023 on that ADC pin, in mV. */
+static void set_adc(unsigned channel, unsigned raw, void *ctx)
 {
-    static char line[256];
-    static size_t used;
-    ssize_t n = read(0, line + used, sizeof line - 1 - used);
-    if (n <= 0)
-        return n < 0 && errno == EINTR;
-    used += (size_t)n;
-    line[used] = 0;
-    char *start = line, *end;
-    while ((end = strchr(start, '\n'))) {
-        *end = 0;
-        unsigned channel, raw;
-        if (sscanf(start, "adc %u %u", &channel, &raw) == 2 && channel < 8 &&
-            raw <= PROTO_ADC_MAX) {
-            avr_irq_t *adc = avr_io_getirq(avr, AVR_IOCTL_ADC_GETIRQ, ADC_IRQ_ADC0 + channel);
-            avr_raise_irq(adc, (raw * AVCC_MV + PROTO_ADC_MAX / 2) / PROTO_ADC_MAX);
-        } else {
-            fprintf(stderr, "sim_body: ignored command: %s\n", start);
-        }
-        start = end + 1;
-    }
-    used = strlen(start);
-    memmove(line, start, used + 1);
-    if (used == sizeof line - 1)
-        used = 0;
-    return 1;
+    (void)ctx;
+    avr_irq_t *adc = avr_io_getirq(avr, AVR_IOCTL_ADC_GETIRQ, ADC_IRQ_ADC0 + channel);
+    avr_raise_irq(adc, (raw * AVCC_MV + PROTO_ADC_MAX / 2) / PROTO_ADC_MAX);
 }
 
 static avr_t *load(const char *path)
@@ -235,7 +207,7 @@ int main(int argc, char **argv)
     uint8_t rx[256];
     size_t rx_len = 0, rx_done = 0;
     int stdin_open = 1, status = 0;
-    const uint64_t start = wall_us();
+    const uint64_t start = monotonic_us();
     while (!stop) {
         /* one simulated millisecond (sleep skips ahead to the next timer event) */
         avr_cycle_count_t until = avr->cycle + F_CPU / 1000u;
@@ -255,7 +227,7 @@ int main(int argc, char **argv)
             pty_port_write(&port, tx_buf, tx_len);
             tx_len = 0;
         }
-        uint64_t ahead = sim_us(avr->cycle), now = wall_us() - start;
+        uint64_t ahead = sim_us(avr->cycle), now = monotonic_us() - start;
         int wait_ms = ahead > now + 1000u ? (int)((ahead - now) / 1000u) : 0;
         struct pollfd fds[2] = {{port.master, rx_done < rx_len ? 0 : POLLIN, 0},
                                 {0, POLLIN, 0}};
@@ -267,7 +239,7 @@ int main(int argc, char **argv)
             rx_done = 0;
         }
         if (stdin_open && (fds[1].revents & (POLLIN | POLLHUP)))
-            stdin_open = read_commands();
+            stdin_open = adc_commands_read("sim_body", set_adc, NULL);
     }
     pty_port_close(&port);
     avr_terminate(avr);

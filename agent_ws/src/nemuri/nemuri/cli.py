@@ -696,6 +696,18 @@ def replay(args: argparse.Namespace) -> int:
 # -- the command line ------------------------------------------------------------------
 
 
+def _command(
+    commands: argparse._SubParsersAction,
+    name: str,
+    func: Callable[[argparse.Namespace], int],
+    **kwargs: Any,
+) -> argparse.ArgumentParser:
+    """The parser of a subcommand that runs `func(args)` (`help`, `description`: kwargs)."""
+    parser = commands.add_parser(name, **kwargs)
+    parser.set_defaults(func=func)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nemuri", description="nemuri: an embodied agent that sleeps to remember."
@@ -703,8 +715,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"nemuri {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    up_parser = commands.add_parser(
+    up_parser = _command(
+        commands,
         "up",
+        up,
         help="start the graph and show its live status (Ctrl-C stops it cleanly)",
         description="Start the nodes of the graph configuration (default: config/nemuri.yaml) "
         "and show a live status line read from /nemuri/state and /nemuri/speech.",
@@ -727,7 +741,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print the resolved graph and exit without starting it",
     )
-    up_parser.set_defaults(func=up)
 
     def data_dir_option(sub: argparse.ArgumentParser) -> None:
         sub.add_argument(
@@ -738,8 +751,10 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"holds {BRAINS_DIR}/, {DAYS_DIR}/ and {REPLAY_DIR}/ (default {DEFAULT_DATA_DIR})",
         )
 
-    sleep_parser = commands.add_parser(
+    sleep_parser = _command(
+        commands,
         "sleep",
+        sleep,
         help="sleep one night here, no ROS: consolidate day logs into a new brain version",
         description="Run one night in this process: train the latest brain on the day logs, "
         "validate, and promote the new version only if it learned without forgetting. "
@@ -763,26 +778,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads", type=int, default=1, metavar="N", help="torch threads (default 1)"
     )
     sleep_parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    sleep_parser.set_defaults(func=sleep)
 
-    dream_parser = commands.add_parser(
+    dream_parser = _command(
+        commands,
         "dream",
+        dream,
         help="say what the last night dreamt, and where its picture strip is",
         description="Print the latest version's dream: the objects and words named in it, "
         "and the PNG strip of the thumbnails it matched.",
     )
     data_dir_option(dream_parser)
-    dream_parser.set_defaults(func=dream)
 
-    history_parser = commands.add_parser(
+    history_parser = _command(
+        commands,
         "history",
+        history,
         help="list brain versions with age, days, learning rate and held-out losses",
         description="Every version and every night that made none, oldest first: parent, "
         "nights and ticks (age), learning rate, held-out loss of today and of the past "
         "before->after, days slept on, and why a night was not promoted.",
     )
     data_dir_option(history_parser)
-    history_parser.set_defaults(func=history)
     world_parser = commands.add_parser(
         "world",
         help="the built-in MuJoCo world on its own, no ROS",
@@ -791,8 +807,10 @@ def build_parser() -> argparse.ArgumentParser:
     world_commands = world_parser.add_subparsers(
         dest="world_command", required=True, metavar="COMMAND"
     )
-    snapshot_parser = world_commands.add_parser(
+    snapshot_parser = _command(
+        world_commands,
         "snapshot",
+        world_snapshot,
         help="write PNGs of the robot's camera view, the scene and every object",
         description="Render the built-in world headless and write camera.png (what the "
         "robot's camera sees, an object in front of it), scene.png (an outside view) and "
@@ -812,7 +830,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="seeds where the object is placed (default 0)",
     )
-    snapshot_parser.set_defaults(func=world_snapshot)
 
     bag_parser = commands.add_parser(
         "bag",
@@ -822,8 +839,10 @@ def build_parser() -> argparse.ArgumentParser:
         "complete chunk, and says so.",
     )
     bag_commands = bag_parser.add_subparsers(dest="bag_command", required=True, metavar="COMMAND")
-    info_parser = bag_commands.add_parser(
+    info_parser = _command(
+        bag_commands,
         "info",
+        bag_info,
         help="summarise a bag like `ros2 bag info`; for a day log also ticks, versions, "
         "sleepiness and words",
         description="Print the bag's files, size, storage, duration, start and end, message "
@@ -838,9 +857,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PNG",
         help="also draw a day log's timeline (sleepiness, words, motor activity) to PNG",
     )
-    info_parser.set_defaults(func=bag_info)
-    export_parser = bag_commands.add_parser(
+    export_parser = _command(
+        bag_commands,
         "export",
+        bag_export,
         help="a day log's TickRecords to plain numpy arrays (.npz)",
         description="Write every tick of a day log as numpy arrays, one row per tick "
         "(embeddings and masks, words, motor, drowsiness, stamps, versions), to one .npz "
@@ -855,10 +875,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="output file (default: <bag name>.npz in the current folder)",
     )
     export_parser.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
-    export_parser.set_defaults(func=bag_export)
 
-    record_parser = commands.add_parser(
+    record_parser = _command(
+        commands,
         "record",
+        record,
         help="record topics to a rosbag2 MCAP bag (raw bytes; Ctrl-C closes it)",
         description="Record topics (default: every nemuri topic, raw senses included) to a "
         "rosbag2 bag with MCAP storage, as their publishers appear. Chunks are flushed every "
@@ -880,10 +901,11 @@ def build_parser() -> argparse.ArgumentParser:
     record_parser.add_argument(
         "--duration", type=float, metavar="S", help="stop cleanly after S seconds"
     )
-    record_parser.set_defaults(func=record)
 
-    replay_parser = commands.add_parser(
+    replay_parser = _command(
+        commands,
         "replay",
+        replay,
         help="publish a bag back into the graph (raw bytes, a rate, /clock or now)",
         description="Publish a bag's messages as recorded, at their log times times a rate. "
         "Time: a /clock recorded in the bag is replayed as is; --clock makes /clock from "
@@ -915,7 +937,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="wait at most S seconds for subscribers before playing (default 2)",
     )
-    replay_parser.set_defaults(func=replay)
     return parser
 
 

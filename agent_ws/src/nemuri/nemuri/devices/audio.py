@@ -69,8 +69,8 @@ def device_argument(device: str) -> int | str | None:
     return int(device) if device.isdigit() else device
 
 
-class SoundDeviceMicrophone:
-    """An input stream of 16 kHz mono int16, one block per callback (see module doc)."""
+class _Microphone:
+    """What every microphone shares: blocks go to `on_block`, stamped by `clock`."""
 
     def __init__(
         self,
@@ -78,11 +78,29 @@ class SoundDeviceMicrophone:
         on_block: BlockCallback,
         clock: Callable[[], int] = time.time_ns,
     ) -> None:
-        sd = sounddevice_module()
         self.config = config
         self._on_block = on_block
         self._clock = clock
         self.blocks = 0
+        self._open()
+
+    def _open(self) -> None:
+        """Open the source of `self.config`; raises AudioDeviceError naming what is wrong."""
+        raise NotImplementedError
+
+    def _deliver(self, block: np.ndarray, frames: int) -> None:
+        """A block of `frames` samples, whole now: its first sample was heard that long ago."""
+        self.blocks += 1
+        stamp = self._clock() - frames * 1_000_000_000 // self.config.sample_rate
+        self._on_block(stamp, block)
+
+
+class SoundDeviceMicrophone(_Microphone):
+    """An input stream of 16 kHz mono int16, one block per callback (see module doc)."""
+
+    def _open(self) -> None:
+        sd = sounddevice_module()
+        config = self.config
         self.overflows = 0
         try:
             self._stream = sd.InputStream(
@@ -104,10 +122,7 @@ class SoundDeviceMicrophone:
     def _callback(self, indata: np.ndarray, frames: int, _time: Any, status: Any) -> None:
         if status.input_overflow:
             self.overflows += 1
-        self.blocks += 1
-        # The block is whole now: its first sample was heard one block ago.
-        stamp = self._clock() - frames * 1_000_000_000 // self.config.sample_rate
-        self._on_block(stamp, indata[:, 0].copy())
+        self._deliver(indata[:, 0].copy(), frames)
 
     def start(self) -> None:
         self._stream.start()
@@ -140,22 +155,13 @@ def read_wav(path: Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     return np.clip(np.rint(mono), -32768, 32767).astype(np.int16)
 
 
-class WavFileMicrophone:
+class WavFileMicrophone(_Microphone):
     """A WAV file heard as a microphone: one block per block-time, on a thread of its own."""
 
-    def __init__(
-        self,
-        config: AudioConfig,
-        on_block: BlockCallback,
-        clock: Callable[[], int] = time.time_ns,
-    ) -> None:
-        self.config = config
-        self.samples = read_wav(Path(config.device), config.sample_rate)
-        self._on_block = on_block
-        self._clock = clock
+    def _open(self) -> None:
+        self.samples = read_wav(Path(self.config.device), self.config.sample_rate)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.blocks = 0
         self.problem = ""
 
     def start(self) -> None:
@@ -173,9 +179,7 @@ class WavFileMicrophone:
             # Block k is whole once its last sample has "sounded", as from a sound card.
             if self._stop.wait(max(0.0, started + (k + 1) * n / rate - time.monotonic())):
                 return
-            self.blocks += 1
-            stamp = self._clock() - n * 1_000_000_000 // rate
-            self._on_block(stamp, self.samples[first : first + n].copy())
+            self._deliver(self.samples[first : first + n].copy(), n)
         self.problem = "end of WAV file"
 
     def close(self) -> None:

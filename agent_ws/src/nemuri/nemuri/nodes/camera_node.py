@@ -17,14 +17,13 @@ import array
 
 import numpy as np
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.lifecycle import Publisher, State, TransitionCallbackReturn
 from sensor_msgs.msg import Image
 
 from nemuri.devices.camera import CameraConfig, CameraError, OpenCVCamera
-from nemuri.nodes import convert, qos
+from nemuri.nodes import convert
 from nemuri.nodes.lifecycle import run
 from nemuri.nodes.sensor_node import PARAMETERS as SENSOR_PARAMETERS
-from nemuri.nodes.sensor_node import SensorNode, stamp_ns
+from nemuri.nodes.sensor_node import DeviceSensorNode, stamp_ns
 
 __all__ = ["PARAMETERS", "CameraNode", "image_array", "image_message", "main"]
 ENCODINGS: tuple[str, ...] = ("rgb8", "bgr8")
@@ -84,72 +83,35 @@ def image_message(rgb: np.ndarray, stamp: int, frame_id: str = FRAME_ID) -> Imag
     return msg
 
 
-class CameraNode(SensorNode):
+class CameraNode(DeviceSensorNode):
     """Lifecycle sensor node: the latest camera frame -> the vision embedding each tick."""
 
     modality = "vision"
     input_topic = "/camera/image_raw"
+    input_type = Image
+    sources = SOURCES
+    device_error = CameraError
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__("nemuri_camera", **kwargs)
         for name, default, why in PARAMETERS[len(SENSOR_PARAMETERS) :]:
             self.declare_parameter(name, default, ParameterDescriptor(description=why))
-        self.camera: OpenCVCamera | None = None
-        self._image_pub: Publisher | None = None
 
-    def on_configure(self, state: State) -> TransitionCallbackReturn:
-        source = str(self.param("source"))
-        if source not in SOURCES:
-            self.get_logger().error(f"source must be one of {SOURCES}, not {source!r}")
-            return TransitionCallbackReturn.FAILURE
-        if source == "opencv":
-            config = CameraConfig(
-                device=str(self.param("device")),
-                width=int(self.param("width")),
-                height=int(self.param("height")),
-                fps=float(self.param("fps")),
-            )
-            try:
-                self.camera = OpenCVCamera(config, self._on_frame, self._now_ns)
-            except CameraError as err:
-                self.get_logger().error(f"configure failed: {err}")
-                return TransitionCallbackReturn.FAILURE
-        result = super().on_configure(state)
-        if result != TransitionCallbackReturn.SUCCESS:
-            self.close()
-        return result
-
-    def subscribe(self) -> None:
-        if self.camera is None:
-            self.create_subscription(Image, self.input_topic, self._on_image, qos.SENSOR)
-        else:
-            self._image_pub = self.create_lifecycle_publisher(Image, self.input_topic, qos.SENSOR)
-
-    def on_activate(self, state: State) -> TransitionCallbackReturn:
-        result = super().on_activate(state)
-        if self.camera is not None:
-            self.camera.start()
-        return result
-
-    def close(self) -> None:
-        """Release the camera (frames stop first), then what every sensor node closes."""
-        if self.camera is not None:
-            self.camera.close()
-            self.camera = None
-        if self._image_pub is not None:
-            self.destroy_lifecycle_publisher(self._image_pub)
-            self._image_pub = None
-        super().close()
-
-    def _now_ns(self) -> int:
-        return self.get_clock().now().nanoseconds
+    def open_device(self, source: str) -> OpenCVCamera:
+        config = CameraConfig(
+            device=str(self.param("device")),
+            width=int(self.param("width")),
+            height=int(self.param("height")),
+            fps=float(self.param("fps")),
+        )
+        return OpenCVCamera(config, self._on_frame, self.now_ns)
 
     def _on_frame(self, stamp: int, rgb: np.ndarray) -> None:
         """On the camera's thread: publish the raw frame, keep it for the next tick."""
-        self._image_pub.publish(image_message(rgb, stamp))
+        self.publish_input(image_message(rgb, stamp))
         self.sense(stamp, rgb)
 
-    def _on_image(self, msg: Image) -> None:
+    def on_input(self, msg: Image) -> None:
         try:
             self.sense(stamp_ns(msg.header.stamp), image_array(msg))
         except ValueError as err:

@@ -21,13 +21,11 @@ from typing import Any
 import numpy as np
 from nemuri_msgs.msg import AudioChunk
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.lifecycle import Publisher, State, TransitionCallbackReturn
 
 from nemuri.devices.audio import AudioConfig, AudioDeviceError, open_microphone
-from nemuri.nodes import qos
 from nemuri.nodes.lifecycle import run
 from nemuri.nodes.sensor_node import PARAMETERS as SENSOR_PARAMETERS
-from nemuri.nodes.sensor_node import SensorNode, stamp_ns
+from nemuri.nodes.sensor_node import DeviceSensorNode, stamp_ns
 from nemuri.nodes.speech_node import audio_chunk
 from nemuri.senses.preprocess import SenseInputError
 from nemuri.senses.voice import SAMPLE_RATE
@@ -52,71 +50,33 @@ PARAMETERS: tuple[tuple[str, object, str], ...] = (
 )
 
 
-class MicrophoneNode(SensorNode):
+class MicrophoneNode(DeviceSensorNode):
     """Lifecycle sensor node: 16 kHz mono int16 chunks -> the audio embedding each tick."""
 
     modality = "audio"
     input_topic = "/microphone/audio"
+    input_type = AudioChunk
+    sources = SOURCES
+    device_error = AudioDeviceError
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__("nemuri_microphone", **kwargs)
         for name, default, why in PARAMETERS[len(SENSOR_PARAMETERS) :]:
             self.declare_parameter(name, default, ParameterDescriptor(description=why))
-        self.microphone: Any = None
-        self._audio_pub: Publisher | None = None
         self._stream_lock = threading.Lock()  # the sound card's thread feeds, the tick reads
 
-    def on_configure(self, state: State) -> TransitionCallbackReturn:
-        source = str(self.param("source"))
-        if source not in SOURCES:
-            self.get_logger().error(f"source must be one of {SOURCES}, not {source!r}")
-            return TransitionCallbackReturn.FAILURE
-        if source != "topic":
-            block = round(SAMPLE_RATE / float(self.param("tick_hz")))
-            config = AudioConfig(str(self.param("device")), SAMPLE_RATE, block)
-            try:
-                self.microphone = open_microphone(source, config, self._on_block, self._now_ns)
-            except AudioDeviceError as err:
-                self.get_logger().error(f"configure failed: {err}")
-                return TransitionCallbackReturn.FAILURE
-        result = super().on_configure(state)
-        if result != TransitionCallbackReturn.SUCCESS:
-            self.close()
-        return result
-
-    def subscribe(self) -> None:
-        if self.microphone is None:
-            self.create_subscription(AudioChunk, self.input_topic, self._on_chunk, qos.SENSOR)
-        else:
-            self._audio_pub = self.create_lifecycle_publisher(
-                AudioChunk, self.input_topic, qos.SENSOR
-            )
-
-    def on_activate(self, state: State) -> TransitionCallbackReturn:
-        result = super().on_activate(state)
-        if self.microphone is not None:
-            self.microphone.start()
-        return result
-
-    def close(self) -> None:
-        """Close the sound card or file (blocks stop first), then the sensor node."""
-        if self.microphone is not None:
-            self.microphone.close()
-            self.microphone = None
-        if self._audio_pub is not None:
-            self.destroy_lifecycle_publisher(self._audio_pub)
-            self._audio_pub = None
-        super().close()
-
-    def _now_ns(self) -> int:
-        return self.get_clock().now().nanoseconds
+    def open_device(self, source: str) -> Any:
+        """The sound card or the WAV file, in blocks of one tick."""
+        block = round(SAMPLE_RATE / float(self.param("tick_hz")))
+        config = AudioConfig(str(self.param("device")), SAMPLE_RATE, block)
+        return open_microphone(source, config, self._on_block, self.now_ns)
 
     def _on_block(self, stamp: int, samples: np.ndarray) -> None:
         """On the sound card's (or file's) thread: publish the block, then hear it."""
-        self._audio_pub.publish(audio_chunk(samples, stamp, "microphone_link"))
+        self.publish_input(audio_chunk(samples, stamp, "microphone_link"))
         self._hear(stamp, samples, SAMPLE_RATE)
 
-    def _on_chunk(self, msg: AudioChunk) -> None:
+    def on_input(self, msg: AudioChunk) -> None:
         if msg.channels != 1:
             self.reject(f"audio must be mono, got {msg.channels} channels")
             return

@@ -272,3 +272,82 @@ class SensorNode(Node):
         name = f"{self.get_name()}: {self.modality} encoder"
         msg.status = [convert.diagnostic_status(name, self.get_name(), warn, values)]
         self._pubs["diag"].publish(msg)
+
+
+class DeviceSensorNode(SensorNode):
+    """A sensor node whose input comes from a topic, or from a device opened here.
+
+    `source: topic` subscribes to `input_topic` like any sensor node. Any other source opens
+    a device of the node's own (a camera, a sound card, a file played as if sensed), started
+    at activate; the node then publishes each input on `input_topic` itself, so the
+    recogniser, the day log and any viewer get what the encoder got.
+
+    Subclass hooks: `input_type` (the topic's message type), `sources` ("topic" and the
+    device sources), `device_error` (what `open_device` raises for a device that cannot be
+    opened: configure fails, naming it), `open_device(source)` (a device with start() and
+    close(), whose inputs call `publish_input` and `sense`) and `on_input(msg)` (the
+    subscription's callback).
+    """
+
+    input_type: ClassVar[type]
+    sources: ClassVar[tuple[str, ...]]
+    device_error: ClassVar[type[Exception]]
+
+    def __init__(self, node_name: str, **kwargs: Any) -> None:
+        super().__init__(node_name, **kwargs)
+        self.device: Any = None
+        self._input_pub: Publisher | None = None
+
+    def open_device(self, source: str) -> Any:
+        raise NotImplementedError
+
+    def on_input(self, msg: Any) -> None:
+        raise NotImplementedError
+
+    def on_configure(self, state: State) -> TransitionCallbackReturn:
+        source = str(self.param("source"))
+        if source not in self.sources:
+            self.get_logger().error(f"source must be one of {self.sources}, not {source!r}")
+            return TransitionCallbackReturn.FAILURE
+        if source != "topic":
+            try:
+                self.device = self.open_device(source)
+            except self.device_error as err:
+                self.get_logger().error(f"configure failed: {err}")
+                return TransitionCallbackReturn.FAILURE
+        result = super().on_configure(state)
+        if result != TransitionCallbackReturn.SUCCESS:
+            self.close()
+        return result
+
+    def subscribe(self) -> None:
+        if self.device is None:
+            self.create_subscription(self.input_type, self.input_topic, self.on_input, qos.SENSOR)
+        else:
+            self._input_pub = self.create_lifecycle_publisher(
+                self.input_type, self.input_topic, qos.SENSOR
+            )
+
+    def on_activate(self, state: State) -> TransitionCallbackReturn:
+        result = super().on_activate(state)
+        if self.device is not None:
+            self.device.start()
+        return result
+
+    def close(self) -> None:
+        """Close the device (its inputs stop first), then what every sensor node closes."""
+        if self.device is not None:
+            self.device.close()
+            self.device = None
+        if self._input_pub is not None:
+            self.destroy_lifecycle_publisher(self._input_pub)
+            self._input_pub = None
+        super().close()
+
+    def publish_input(self, msg: Any) -> None:
+        """On the device's thread: an input read here goes out on `input_topic`."""
+        self._input_pub.publish(msg)
+
+    def now_ns(self) -> int:
+        """The node's clock, for stamping a device's inputs."""
+        return self.get_clock().now().nanoseconds
