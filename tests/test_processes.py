@@ -16,6 +16,12 @@ IGNORES_SIGINT = (
 )
 
 
+def default_sigint() -> None:
+    """In the child: SIGINT as a terminal's, whatever this test runner inherited (a job
+    started in the background by a non-interactive shell has it ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def gone(pid: int) -> bool:
     """No such process, or only its zombie entry (reaped by whoever adopted it)."""
     try:
@@ -38,7 +44,7 @@ def test_a_child_that_ignores_sigint_is_killed_after_the_timeout():
 
 
 def test_a_child_that_obeys_sigint_stops_by_it():
-    proc = subprocess.Popen(["sleep", "60"])
+    proc = subprocess.Popen(["sleep", "60"], preexec_fn=default_sigint)
     try:
         interrupt(proc, timeout=30.0)
         assert proc.returncode == -signal.SIGINT  # not SIGKILL
@@ -50,7 +56,7 @@ def test_a_child_that_obeys_sigint_stops_by_it():
 def test_children_that_outlive_their_parent_are_killed_by_pid():
     # A non-interactive shell starts its background job with SIGINT ignored: the shell
     # dies of the SIGINT, the sleep lives on, orphaned, until killed by its PID.
-    proc = subprocess.Popen(["sh", "-c", "sleep 60 & wait"])
+    proc = subprocess.Popen(["sh", "-c", "sleep 60 & wait"], preexec_fn=default_sigint)
     try:
         assert wait_for(lambda: len(children_of(proc.pid)) == 1, 10.0)
         (child,) = children_of(proc.pid)
