@@ -46,7 +46,7 @@ from nemuri.memory.daylog import thumbnail
 from nemuri.nodes import convert, qos
 from nemuri.nodes.camera_node import image_array
 from nemuri.nodes.lifecycle import run
-from nemuri.nodes.tick_grid import GridTimer
+from nemuri.nodes.tick_grid import GridTimer, TicksOnWorker
 from nemuri.wakeup import open_day, wake_agent, wake_from_sleep
 
 NO_SLEEP_SERVER = "sleepy but no sleep server: living on the sliding window"
@@ -82,7 +82,7 @@ PARAMETERS: tuple[tuple[str, object, str], ...] = (
 )
 
 
-class CoreNode(Node):
+class CoreNode(TicksOnWorker, Node):
     """Lifecycle node around one Agent: configure wakes it, activate starts the tick."""
 
     def __init__(self, **kwargs: object) -> None:
@@ -169,10 +169,7 @@ class CoreNode(Node):
 
     def on_cleanup(self, state: State) -> TransitionCallbackReturn:
         self.close()
-        for pub in self._pubs.values():
-            self.destroy_lifecycle_publisher(pub)
-        for sub in list(self.subscriptions):
-            self.destroy_subscription(sub)
+        self._destroy_endpoints()
         self._sleep_client.destroy()
         self.destroy_client(self._dream_client)
         self.agent, self._pubs = None, {}
@@ -182,22 +179,8 @@ class CoreNode(Node):
         self.close()
         return super().on_shutdown(state)
 
-    def close(self) -> None:
-        """Stop ticking, let the last tick finish, close the day log (idempotent)."""
-        self._stop_ticking()
-        if self._worker is not None:
-            self._worker.shutdown(wait=True)
-            self._worker = None
-
-    def _stop_ticking(self) -> None:
-        if self._tick_timer is not None:
-            self._tick_timer.destroy()
-            self._tick_timer = None
-        for timer in self._periodic:
-            self.destroy_timer(timer)
-        self._periodic = []
-        if self._running is not None:
-            self._running.exception()  # waits for the tick in progress
+    def _stopped_ticking(self) -> None:
+        """The last tick has finished: the day log gets its metadata."""
         if self.agent is not None and self._day_open:
             self.agent.close()
             self._day_open = False

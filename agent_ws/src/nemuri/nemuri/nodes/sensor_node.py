@@ -34,7 +34,7 @@ from rclpy.timer import Timer
 
 from nemuri.contracts import modality_index
 from nemuri.nodes import convert, qos
-from nemuri.nodes.tick_grid import GridTimer
+from nemuri.nodes.tick_grid import GridTimer, TicksOnWorker
 from nemuri.senses.preprocess import SenseInputError
 from nemuri.senses.runtime import EncoderModelError, EncoderRuntime
 
@@ -77,7 +77,7 @@ class SensorStats:
     encode_s: list[float] = field(default_factory=list)
 
 
-class SensorNode(Node):
+class SensorNode(TicksOnWorker, Node):
     """Lifecycle node around one EncoderRuntime; subclasses subscribe and call `sense`.
 
     Subclass hooks: `subscribe()` creates the input subscription (at configure); its
@@ -140,33 +140,13 @@ class SensorNode(Node):
 
     def on_cleanup(self, state: State) -> TransitionCallbackReturn:
         self.close()
-        for pub in self._pubs.values():
-            self.destroy_lifecycle_publisher(pub)
-        for sub in list(self.subscriptions):
-            self.destroy_subscription(sub)
+        self._destroy_endpoints()
         self.encoder, self._pubs, self._latest = None, {}, None
         return super().on_cleanup(state)
 
     def on_shutdown(self, state: State) -> TransitionCallbackReturn:
         self.close()
         return super().on_shutdown(state)
-
-    def close(self) -> None:
-        """Stop ticking and let the encode in progress finish (idempotent)."""
-        self._stop_ticking()
-        if self._worker is not None:
-            self._worker.shutdown(wait=True)
-            self._worker = None
-
-    def _stop_ticking(self) -> None:
-        if self._tick_timer is not None:
-            self._tick_timer.destroy()
-            self._tick_timer = None
-        for timer in self._periodic:
-            self.destroy_timer(timer)
-        self._periodic = []
-        if self._running is not None:
-            self._running.exception()  # waits for the encode in progress
 
     # -- subclass hooks -----------------------------------------------------------------
     def subscribe(self) -> None:

@@ -11,6 +11,8 @@ few milliseconds old.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 from rclpy.node import Node
 from rclpy.timer import Timer
@@ -69,3 +71,47 @@ class GridTimer:
         for timer in (self._start, self.periodic):
             if timer is not None:
                 self._node.destroy_timer(timer)
+
+
+class TicksOnWorker:
+    """How a node that ticks on the grid and works on one worker thread stops (a mixin).
+
+    The core and the sensor nodes each step or encode on a single worker, so the executor
+    never waits for that work; stopping them is the same: the grid timer and the periodic
+    timers go, the work in progress finishes, then the worker. Mixed in before rclpy's
+    lifecycle Node, whose timers, publishers and subscriptions it destroys.
+    """
+
+    _tick_timer: GridTimer | None
+    _periodic: list[Timer]
+    _worker: ThreadPoolExecutor | None
+    _running: Future | None
+    _pubs: dict[str, Any]
+
+    def close(self) -> None:
+        """Stop ticking and let the work in progress finish (idempotent)."""
+        self._stop_ticking()
+        if self._worker is not None:
+            self._worker.shutdown(wait=True)
+            self._worker = None
+
+    def _stop_ticking(self) -> None:
+        if self._tick_timer is not None:
+            self._tick_timer.destroy()
+            self._tick_timer = None
+        for timer in self._periodic:
+            self.destroy_timer(timer)  # type: ignore[attr-defined]
+        self._periodic = []
+        if self._running is not None:
+            self._running.exception()  # waits for the work in progress
+        self._stopped_ticking()
+
+    def _stopped_ticking(self) -> None:
+        """After the last tick's work has finished: a subclass closes what it kept open."""
+
+    def _destroy_endpoints(self) -> None:
+        """The publishers and subscriptions made at configure (on cleanup)."""
+        for pub in self._pubs.values():
+            self.destroy_lifecycle_publisher(pub)  # type: ignore[attr-defined]
+        for sub in list(self.subscriptions):  # type: ignore[attr-defined]
+            self.destroy_subscription(sub)  # type: ignore[attr-defined]
