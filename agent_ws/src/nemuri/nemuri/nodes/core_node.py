@@ -157,15 +157,8 @@ class CoreNode(TicksOnWorker, Node):
     def on_activate(self, state: State) -> TransitionCallbackReturn:
         if not self._day_open:
             self.agent.day_log, self._day_open = open_day(self.data_dir), True
-        diagnostics_period = 1.0 / float(self.param("diagnostics_hz"))
-        phase = float(self.param("tick_phase"))
-        self._tick_timer = GridTimer(self, self.period_s, phase, self._on_tick_timer)
-        self._periodic = [self.create_timer(diagnostics_period, self._on_diagnostics_timer)]
+        self._start_ticking(self._on_tick_timer)
         return super().on_activate(state)
-
-    def on_deactivate(self, state: State) -> TransitionCallbackReturn:
-        self._stop_ticking()
-        return super().on_deactivate(state)
 
     def on_cleanup(self, state: State) -> TransitionCallbackReturn:
         self.close()
@@ -174,10 +167,6 @@ class CoreNode(TicksOnWorker, Node):
         self.destroy_client(self._dream_client)
         self.agent, self._pubs = None, {}
         return super().on_cleanup(state)
-
-    def on_shutdown(self, state: State) -> TransitionCallbackReturn:
-        self.close()
-        return super().on_shutdown(state)
 
     def _stopped_ticking(self) -> None:
         """The last tick has finished: the day log gets its metadata."""

@@ -128,25 +128,14 @@ class SensorNode(TicksOnWorker, Node):
         return super().on_configure(state)
 
     def on_activate(self, state: State) -> TransitionCallbackReturn:
-        phase = float(self.param("tick_phase"))
-        self._tick_timer = GridTimer(self, self.period_s, phase, self._on_tick)
-        diagnostics_period = 1.0 / float(self.param("diagnostics_hz"))
-        self._periodic = [self.create_timer(diagnostics_period, self._on_diagnostics_timer)]
+        self._start_ticking(self._on_tick)
         return super().on_activate(state)
-
-    def on_deactivate(self, state: State) -> TransitionCallbackReturn:
-        self._stop_ticking()
-        return super().on_deactivate(state)
 
     def on_cleanup(self, state: State) -> TransitionCallbackReturn:
         self.close()
         self._destroy_endpoints()
         self.encoder, self._pubs, self._latest = None, {}, None
         return super().on_cleanup(state)
-
-    def on_shutdown(self, state: State) -> TransitionCallbackReturn:
-        self.close()
-        return super().on_shutdown(state)
 
     # -- subclass hooks -----------------------------------------------------------------
     def subscribe(self) -> None:

@@ -78,8 +78,9 @@ class TicksOnWorker:
 
     The core and the sensor nodes each step or encode on a single worker, so the executor
     never waits for that work; stopping them is the same: the grid timer and the periodic
-    timers go, the work in progress finishes, then the worker. Mixed in before rclpy's
-    lifecycle Node, whose timers, publishers and subscriptions it destroys.
+    timers go, the work in progress finishes, then the worker; and they start the same way.
+    Mixed in before rclpy's lifecycle Node (it handles deactivate and shutdown, then calls
+    the Node's), on a node with `param`, `period_s` and `_on_diagnostics_timer`.
     """
 
     _tick_timer: GridTimer | None
@@ -87,6 +88,23 @@ class TicksOnWorker:
     _worker: ThreadPoolExecutor | None
     _running: Future | None
     _pubs: dict[str, Any]
+
+    def _start_ticking(self, on_tick: Callable[[], None]) -> None:
+        """On activate: the tick at its phase of the grid, and /diagnostics at its rate."""
+        phase = float(self.param("tick_phase"))  # type: ignore[attr-defined]
+        self._tick_timer = GridTimer(self, self.period_s, phase, on_tick)  # type: ignore[attr-defined, arg-type]
+        diagnostics_period = 1.0 / float(self.param("diagnostics_hz"))  # type: ignore[attr-defined]
+        self._periodic = [
+            self.create_timer(diagnostics_period, self._on_diagnostics_timer)  # type: ignore[attr-defined]
+        ]
+
+    def on_deactivate(self, state: Any) -> Any:
+        self._stop_ticking()
+        return super().on_deactivate(state)  # type: ignore[misc]
+
+    def on_shutdown(self, state: Any) -> Any:
+        self.close()
+        return super().on_shutdown(state)  # type: ignore[misc]
 
     def close(self) -> None:
         """Stop ticking and let the work in progress finish (idempotent)."""
